@@ -1,0 +1,222 @@
+"""The training loop as plain functions over tensors; no scikit-learn imports.
+
+Mini-batches are taken by index from tensors already on the device: no DataLoader,
+no per-sample Python work, and one host synchronisation per epoch (not per step).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from ._model import VAE
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run; see ``VAETransformer`` for their meaning."""
+
+    max_iter: int
+    batch_size: int
+    learning_rate: float
+    beta: float
+    kl_warmup: int
+    n_iter_no_change: int
+    tol: float
+    verbose: bool = False
+
+
+@dataclass
+class TrainResult:
+    """What a training run leaves behind. Losses are negative ELBOs in nats per row."""
+
+    loss_curve: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    best_epoch: int = 0
+    converged: bool = False
+    interrupted: bool = False
+
+
+def _snapshot(module: VAE) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _all_finite(module: VAE, loss: torch.Tensor) -> torch.Tensor:
+    """One boolean tensor: the loss and every parameter are finite (no sync yet)."""
+    flags = [torch.isfinite(loss)]
+    flags += [torch.isfinite(p).all() for p in module.parameters()]
+    return torch.stack(flags).all()
+
+
+def _beta_at(config: TrainConfig, epoch: int) -> float:
+    """KL weight in ``epoch`` (0-based): a linear ramp over ``kl_warmup`` epochs."""
+    if config.kl_warmup == 0:
+        return config.beta
+    return config.beta * min(1.0, (epoch + 1) / config.kl_warmup)
+
+
+def train_epoch(
+    module: VAE,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    batch_size: int,
+    beta: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One pass over ``X`` in shuffled mini-batches; the summed negative ELBO (0-d)."""
+    module.train()
+    n_samples = X.shape[0]
+    order = torch.randperm(n_samples, generator=generator, device=X.device)
+    n_components = module.encoder.mu.out_features
+    total = torch.zeros((), device=X.device)
+    for start in range(0, n_samples, batch_size):
+        batch = X.index_select(0, order[start : start + batch_size])  # (B, D)
+        eps = torch.randn(
+            (batch.shape[0], n_components), generator=generator, device=X.device
+        )
+        nll, kl = module.loss_terms(batch, eps)
+        kl_row = kl.sum(dim=1)
+        loss = (nll + beta * kl_row).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += (nll + kl_row).detach().sum()
+    return total
+
+
+@torch.no_grad()
+def validation_loss(module: VAE, X: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Return the summed negative ELBO of ``X`` with fixed noise (a draw per row)."""
+    module.eval()
+    nll, kl = module.loss_terms(X, eps)
+    return (nll + kl.sum(dim=1)).sum()
+
+
+def train(
+    module: VAE,
+    X_train: torch.Tensor,
+    X_val: torch.Tensor | None,
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> TrainResult:
+    """Fit ``module`` by minimising the negative ELBO with Adam.
+
+    Without validation data, training stops once the training loss has not improved
+    by ``tol`` for ``n_iter_no_change`` epochs, and the final weights are kept. With
+    validation data, the same rule applies to the validation loss and the weights of
+    the best validation epoch are restored.
+
+    A non-finite loss or parameter restores the last good weights and stops with a
+    warning, or raises ``FloatingPointError`` when no epoch finished cleanly. A
+    ``KeyboardInterrupt`` keeps the best weights so far and warns.
+    """
+    result = TrainResult()
+    use_fused = X_train.device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(
+        module.parameters(), lr=config.learning_rate, fused=use_fused
+    )
+    n_train = X_train.shape[0]
+    val_eps = None
+    if X_val is not None:
+        n_components = module.encoder.mu.out_features
+        val_eps = torch.randn(
+            (X_val.shape[0], n_components), generator=generator, device=X_val.device
+        )
+    best_loss, best_state, last_good_state = math.inf, None, None
+    stalled = 0
+    progress = tqdm(
+        range(config.max_iter), disable=not config.verbose, unit="epoch", leave=False
+    )
+    epoch = 0
+    try:
+        for epoch in progress:
+            beta = _beta_at(config, epoch)
+            total = train_epoch(
+                module, optimizer, X_train, config.batch_size, beta, generator
+            )
+            finite = _all_finite(module, total)
+            if X_val is not None:
+                val_total = validation_loss(module, X_val, val_eps)
+                finite = finite & torch.isfinite(val_total)
+            if not bool(finite):  # the one host synchronisation of the epoch
+                _handle_non_finite(module, epoch, best_state or last_good_state, config)
+                break
+            train_loss = total.item() / n_train
+            result.loss_curve.append(train_loss)
+            result.n_iter = epoch + 1
+            if X_val is not None:
+                monitored = val_total.item() / X_val.shape[0]
+                result.validation_losses.append(monitored)
+            else:
+                monitored = train_loss
+            last_good_state = _snapshot(module)
+            progress.set_postfix(loss=f"{train_loss:.4g}")
+            # The objective changes while the KL weight ramps up: judge progress only
+            # once it is final.
+            if epoch + 1 < config.kl_warmup:
+                continue
+            if monitored < best_loss - config.tol:
+                stalled = 0
+                result.best_epoch = epoch + 1
+                if X_val is not None:
+                    best_state = _snapshot(module)
+            else:
+                stalled += 1
+            best_loss = min(best_loss, monitored)
+            if stalled >= config.n_iter_no_change:
+                result.converged = True
+                logger.info(
+                    "Stopping at epoch %d: the %s loss has not improved by tol=%g "
+                    "for %d epochs.",
+                    epoch + 1,
+                    "validation" if X_val is not None else "training",
+                    config.tol,
+                    config.n_iter_no_change,
+                )
+                break
+    except KeyboardInterrupt:
+        if last_good_state is None:  # nothing finished: nothing to keep
+            raise
+        result.interrupted = True
+        warnings.warn(
+            f"Training interrupted in epoch {epoch + 1}; keeping the "
+            + ("best weights so far." if best_state else "weights of the last epoch.")
+            + " The estimator is fitted.",
+            UserWarning,
+            stacklevel=3,
+        )
+        best_state = best_state or last_good_state
+    finally:
+        progress.close()
+    if best_state is not None and (X_val is not None or result.interrupted):
+        module.load_state_dict(best_state)
+    return result
+
+
+def _handle_non_finite(
+    module: VAE, epoch: int, good_state: dict | None, config: TrainConfig
+) -> None:
+    advice = (
+        f"Try a smaller learning_rate (now {config.learning_rate:g}), a larger "
+        "batch_size, or check the data for extreme values."
+    )
+    if good_state is None:
+        raise FloatingPointError(
+            f"The loss became non-finite (NaN or inf) in epoch {epoch + 1}, before any "
+            f"epoch finished cleanly. {advice}"
+        )
+    module.load_state_dict(good_state)
+    warnings.warn(
+        f"The loss became non-finite (NaN or inf) in epoch {epoch + 1}; training "
+        f"stopped and the last finite weights were restored. {advice}",
+        RuntimeWarning,
+        stacklevel=3,
+    )

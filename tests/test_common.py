@@ -1,0 +1,48 @@
+"""scikit-learn's estimator checks, with no expected failures.
+
+Besides ``parametrize_with_checks``, this runs the set_output and feature-name checks
+that ``check_estimator`` leaves to scikit-learn's own test suite.
+"""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_global_output_transform_pandas,
+    check_set_output_transform,
+    check_set_output_transform_pandas,
+    check_transformer_get_feature_names_out,
+    check_transformer_get_feature_names_out_pandas,
+    parametrize_with_checks,
+)
+
+from skvae import VAETransformer
+
+# Few epochs keep the checks fast; they test the API, not the fit's quality.
+ESTIMATORS = [
+    VAETransformer(max_iter=5, hidden_layer_sizes=(16,)),
+    VAETransformer(max_iter=5, hidden_layer_sizes=(16, 8), early_stopping=True),
+]
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: {})
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_transformer_get_feature_names_out,
+        check_transformer_get_feature_names_out_pandas,
+        check_set_output_transform,
+        check_set_output_transform_pandas,
+        check_global_output_transform_pandas,
+    ],
+    ids=lambda check: check.__name__,
+)
+# These checks mix DataFrames and arrays between fit and transform on purpose,
+# which scikit-learn answers with these warnings.
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+@pytest.mark.filterwarnings("ignore:X has feature names, but")
+def test_set_output_and_feature_names(estimator, check):
+    check(type(estimator).__name__, estimator)
