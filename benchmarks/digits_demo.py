@@ -30,9 +30,10 @@ from sklearn.preprocessing import StandardScaler
 from skvae import VAETransformer
 
 
-def accuracy(features, X_train, X_test, y_train, y_test) -> float:
-    clf = make_pipeline(features, LogisticRegression(max_iter=5000))
-    return clf.fit(X_train, y_train).score(X_test, y_test)
+def accuracy(fitted, X_train, X_test, y_train, y_test) -> float:
+    """Test accuracy of LogisticRegression on the features of a fitted reducer."""
+    clf = LogisticRegression(max_iter=5000).fit(fitted.transform(X_train), y_train)
+    return clf.score(fitted.transform(X_test), y_test)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,9 +59,10 @@ def main(argv: list[str] | None = None) -> None:
             vae.fit(X_train)
         fit_seconds = time.perf_counter() - start
         vae_acc = accuracy(vae, *split)
-        pca_raw = accuracy(PCA(k), *split)
-        pca_std = accuracy(make_pipeline(StandardScaler(), PCA(k)), *split)
-        pca_ll = PCA(k).fit(X_train).score(X_test)
+        pca = PCA(k).fit(X_train)
+        pca_raw = accuracy(pca, *split)
+        pca_std = accuracy(make_pipeline(StandardScaler(), PCA(k)).fit(X_train), *split)
+        pca_ll = pca.score(X_test)
         mark = "**" if vae_acc > max(pca_raw, pca_std) else ""
         print(
             f"| {k:2d} | {mark}{vae_acc:.3f}{mark} | {pca_raw:.3f} / {pca_std:.3f} "
