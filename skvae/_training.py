@@ -191,7 +191,7 @@ def train(
             + ("best weights so far." if best_state else "weights of the last epoch.")
             + " The estimator is fitted.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # train < VAETransformer.fit < _fit_context < caller
         )
         best_state = best_state or last_good_state
     finally:
@@ -218,5 +218,5 @@ def _handle_non_finite(
         f"The loss became non-finite (NaN or inf) in epoch {epoch + 1}; training "
         f"stopped and the last finite weights were restored. {advice}",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=5,  # as in train, one frame deeper
     )

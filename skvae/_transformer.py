@@ -324,7 +324,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"loss stopped improving by tol={self.tol:g}. Increase max_iter, or "
                 "set early_stopping=True.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # past scikit-learn's _fit_context wrapper
             )
         return self
 
