@@ -42,11 +42,17 @@ class GaussianLikelihood(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        # log_var = min_log_var + softplus(raw); start at variance 1, the variance
-        # of every standardised column.
-        self.raw_log_var.fill_(math.log(math.expm1(-self.min_log_var)))
+        # Variance 1: the variance of every standardised column.
+        self.set_variance(1.0)
+
+    @torch.no_grad()
+    def set_variance(self, variance: float) -> None:
+        """Set every feature's variance (floored at the minimum)."""
+        log_var = max(math.log(variance), self.min_log_var + 1e-6)
+        self.raw_log_var.fill_(math.log(math.expm1(log_var - self.min_log_var)))
 
     def log_var(self) -> torch.Tensor:
+        # softplus keeps the variance above its floor with a smooth gradient.
         return self.min_log_var + F.softplus(self.raw_log_var)
 
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

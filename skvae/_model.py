@@ -11,6 +11,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,13 +31,19 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
 
 
 class Encoder(nn.Module):
-    """MLP with ReLU hidden layers and two linear heads: mu and log sigma^2."""
+    """ReLU MLP with two heads, mu and log sigma^2, plus a linear path for mu.
+
+    mu(x) = linear(x) + mu_head(mlp(x)). The linear path lets the encoder start at
+    probabilistic PCA's posterior (``init_from_pca``), with the MLP adding a
+    nonlinear correction that starts at zero.
+    """
 
     def __init__(
         self, n_features: int, hidden_layer_sizes: Sequence[int], n_components: int
     ) -> None:
         super().__init__()
         sizes = (n_features, *hidden_layer_sizes)
+        self.linear = nn.Linear(n_features, n_components)
         self.hidden = _mlp(sizes)
         self.mu = nn.Linear(sizes[-1], n_components)
         self.log_var = nn.Linear(sizes[-1], n_components)
@@ -45,22 +52,23 @@ class Encoder(nn.Module):
         h = self.hidden(x)  # (B, H)
         # A soft bound keeps gradients alive where a hard clamp would cut them.
         log_var = LOG_VAR_BOUND * torch.tanh(self.log_var(h) / LOG_VAR_BOUND)
-        return self.mu(h), log_var  # (B, k), (B, k)
+        return self.linear(x) + self.mu(h), log_var  # (B, k), (B, k)
 
 
 class Decoder(nn.Module):
-    """Mirror of the encoder: ReLU MLP from z to the likelihood's parameters."""
+    """Mirror of the encoder: linear path plus ReLU MLP from z to the outputs."""
 
     def __init__(
         self, n_components: int, hidden_layer_sizes: Sequence[int], n_features: int
     ) -> None:
         super().__init__()
         sizes = (n_components, *reversed(hidden_layer_sizes))
+        self.linear = nn.Linear(n_components, n_features)
         self.hidden = _mlp(sizes)
         self.out = nn.Linear(sizes[-1], n_features)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.out(self.hidden(z))  # (B, D)
+        return self.linear(z) + self.out(self.hidden(z))  # (B, D)
 
 
 class VAE(nn.Module):
@@ -146,3 +154,67 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
         elif layer is not module and hasattr(layer, "reset_parameters"):
             layer.reset_parameters()
+
+
+@torch.no_grad()
+def init_from_pca(
+    module: VAE,
+    mean: np.ndarray,
+    components: np.ndarray,
+    variances: np.ndarray,
+    noise_variance: float,
+) -> None:
+    """Start the model at the probabilistic PCA solution of the training data.
+
+    Tipping & Bishop (1999): with the top eigenvectors U (D, q) and eigenvalues
+    lambda of the covariance and noise variance s2 (the mean of the other
+    eigenvalues), the maximum-likelihood model is x = W z + mean + noise with
+    W = U (Lambda - s2 I)^(1/2). Its posterior is N(Lambda^-1 W^T (x - mean),
+    s2 Lambda^-1): diagonal, so this VAE represents it exactly, and its ELBO starts at
+    PPCA's log-likelihood. The MLP residuals start at zero; latent dimensions
+    beyond q start as the prior.
+    """
+    variances = np.maximum(variances, noise_variance + 1e-6)
+    W = components.T * np.sqrt(variances - noise_variance)  # (D, q)
+    A = W.T / variances[:, None]  # (q, D), posterior mean map
+
+    def put(param: torch.Tensor, value: np.ndarray) -> None:
+        param.zero_()
+        param[tuple(slice(0, n) for n in value.shape)] = torch.as_tensor(value)
+
+    encoder, decoder = module.encoder, module.decoder
+    put(decoder.linear.weight, W)
+    put(decoder.linear.bias, mean)
+    put(encoder.linear.weight, A)
+    put(encoder.linear.bias, -A @ mean)
+    encoder.log_var.weight.zero_()
+    # The head's output r becomes log_var = BOUND * tanh(r / BOUND): invert it.
+    log_var = np.clip(np.log(noise_variance / variances), -0.99 * LOG_VAR_BOUND, 0)
+    put(encoder.log_var.bias, LOG_VAR_BOUND * np.arctanh(log_var / LOG_VAR_BOUND))
+    for head in (encoder.mu, decoder.out):
+        head.weight.zero_()
+        head.bias.zero_()
+    module.likelihood.set_variance(noise_variance)
+
+
+@torch.no_grad()
+def iwae_bound(
+    module: VAE, x: torch.Tensor, n_samples: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Importance-weighted lower bound on log p(x) per row (B,).
+
+    Burda, Grosse & Salakhutdinov (2016), "Importance Weighted Autoencoders":
+    log (1/K) sum_k p(x, z_k) / q(z_k | x) with z_k ~ q(z | x). It tightens towards
+    log p(x) as K grows; K=1 is the ELBO.
+    """
+    mu, log_var = module.encode(x)  # (B, k)
+    std = torch.exp(0.5 * log_var)
+    eps = torch.randn(
+        (n_samples, *mu.shape), generator=generator, device=x.device, dtype=x.dtype
+    )
+    z = mu + std * eps  # (K, B, k)
+    log_lik = module.likelihood.log_prob(x[None], module.decode(z)).sum(dim=2)
+    log_prior = -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=2)
+    log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
+    log_w = log_lik + log_prior - log_q  # (K, B)
+    return torch.logsumexp(log_w, dim=0) - math.log(n_samples)

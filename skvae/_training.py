@@ -39,6 +39,8 @@ class TrainResult:
 
     loss_curve: list[float] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
+    # Validation loss of the weights kept: the best epoch's, or the start's.
+    best_validation_loss: float | None = None
     n_iter: int = 0
     best_epoch: int = 0
     converged: bool = False
@@ -131,6 +133,13 @@ def train(
             (X_val.shape[0], n_components), generator=generator, device=X_val.device
         )
     best_loss, best_state, last_good_state = math.inf, None, None
+    if X_val is not None:
+        # The starting point (PCA's solution, when the model starts there) is a
+        # candidate too: early stopping never returns a worse validation loss.
+        initial = validation_loss(module, X_val, val_eps).item() / X_val.shape[0]
+        if math.isfinite(initial):
+            best_loss, best_state = initial, _snapshot(module)
+            result.best_validation_loss = initial
     stalled = 0
     progress = tqdm(
         range(config.max_iter), disable=not config.verbose, unit="epoch", leave=False
@@ -168,6 +177,7 @@ def train(
                 result.best_epoch = epoch + 1
                 if X_val is not None:
                     best_state = _snapshot(module)
+                    result.best_validation_loss = monitored
             else:
                 stalled += 1
             best_loss = min(best_loss, monitored)

@@ -16,17 +16,20 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._model import VAE, init_weights, kl_standard_normal
+from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._training import TrainConfig, train
 
 # Rows per chunk at inference, scaled down for wide data so that memory stays
 # bounded (about 32 MiB of float64 per intermediate array).
 _CHUNK_ELEMENTS = 2**22
+# Floor on the Gaussian decoder's variance, in standardised units.
+_MIN_VARIANCE = 1e-3
 # Noise draws per row for the ELBO in ``score_samples``: 16 antithetic pairs.
 _N_SCORE_DRAWS = 32
 
@@ -41,6 +44,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Bernoulli. Training minimises the negative evidence lower bound (ELBO),
     reconstruction negative log-likelihood + ``beta`` * KL(q(z|x) || N(0, I)),
     with Adam on mini-batches, using the reparameterisation z = mu + sigma * eps.
+
+    Encoder and decoder each have a linear path beside their MLP. With the Gaussian
+    likelihood the model starts at the probabilistic PCA solution of the training
+    rows (linear paths from PCA, MLP outputs at zero), whose ELBO equals PCA's
+    log-likelihood, and training moves on from there. Together with early stopping,
+    which counts the start as a candidate, this guards against posterior collapse
+    and against ending up a worse density model than PCA.
 
     Parameters
     ----------
@@ -75,16 +85,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
 
-    batch_size : int, default=128
+    batch_size : int, default=256
         Rows per mini-batch; clamped to the number of training rows.
 
     learning_rate : float, default=1e-3
         Step size of the Adam optimiser.
 
-    early_stopping : bool, default=False
+    early_stopping : bool, default=True
         Whether to hold out ``validation_fraction`` of the rows and stop when their
         negative ELBO has not improved by ``tol`` for ``n_iter_no_change`` epochs,
-        then restore the weights of the best validation epoch. When False, the same
+        then restore the weights of the best validation epoch. The starting point
+        counts as an epoch, so with the Gaussian likelihood the result is never
+        worse on the validation rows than probabilistic PCA. When False, the same
         rule applies to the training loss and the final weights are kept.
 
     validation_fraction : float, default=0.1
@@ -148,8 +160,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         better). None unless ``early_stopping=True``.
 
     best_validation_score_ : float or None
-        Best value of ``validation_scores_``, the one whose weights were kept. None
-        unless ``early_stopping=True``.
+        Validation ELBO of the weights kept: the best epoch's, or the starting
+        point's when no epoch beat it. None unless ``early_stopping=True``.
 
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL divergence of each latent dimension from the prior on the training
@@ -219,9 +231,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         beta: float = 1.0,
         kl_warmup: int = 0,
         max_iter: int = 200,
-        batch_size: int = 128,
+        batch_size: int = 256,
         learning_rate: float = 1e-3,
-        early_stopping: bool = False,
+        early_stopping: bool = True,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
         tol: float = 1e-4,
@@ -291,6 +303,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             module = VAE(n_features, self.n_components, hidden, self.likelihood)
         module = module.to_empty(device=self.device_)
         init_weights(module, generator)
+        if self.likelihood == "gaussian":
+            # Training rows only: a start fitted to the validation rows would look
+            # better on them than it is, and early stopping would keep it too often
+            # (measured: breast_cancer k=10 held-out bound 16.1 instead of 22.3).
+            self._init_from_pca(module, X_train, seed)
 
         config = TrainConfig(
             max_iter=self.max_iter,
@@ -312,7 +329,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.loss_curve_ = [loss + offset for loss in result.loss_curve]
         if self.early_stopping:
             self.validation_scores_ = [-(v + offset) for v in result.validation_losses]
-            self.best_validation_score_ = max(self.validation_scores_, default=None)
+            best = result.best_validation_loss
+            self.best_validation_score_ = None if best is None else -(best + offset)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
@@ -503,6 +521,21 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}."
             )
         return tuple(int(s) for s in sizes)
+
+    def _init_from_pca(self, module: VAE, X_train: torch.Tensor, seed: int) -> None:
+        """Start at probabilistic PCA of the (standardised) training rows."""
+        X_np = X_train.cpu().numpy().astype(np.float64)
+        n_pca = min(self.n_components, *X_np.shape)
+        pca = PCA(n_pca, random_state=seed % 2**32).fit(X_np)
+        noise_variance = max(pca.noise_variance_, _MIN_VARIANCE)
+        with torch.no_grad():
+            init_from_pca(
+                module,
+                pca.mean_,
+                pca.components_,
+                pca.explained_variance_,
+                noise_variance,
+            )
 
     def _check_likelihood_range(self, X: np.ndarray) -> None:
         if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):

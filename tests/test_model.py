@@ -1,0 +1,67 @@
+"""The torch model on its own: initialisation, bounds and their exactness."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from skvae._model import VAE, init_from_pca, init_weights, iwae_bound
+
+
+def _pca_started_vae(X, k, hidden=(32, 16)):
+    pca = PCA(k).fit(X)
+    with torch.device("meta"):
+        module = VAE(X.shape[1], k, hidden, "gaussian")
+    module = module.to_empty(device="cpu")
+    init_weights(module, torch.Generator().manual_seed(0))
+    init_from_pca(
+        module,
+        pca.mean_,
+        pca.components_,
+        pca.explained_variance_,
+        pca.noise_variance_,
+    )
+    return module.double().eval(), pca
+
+
+@pytest.mark.parametrize("k", [2, 5, 10])
+def test_pca_start_is_exactly_probabilistic_pca(k):
+    X = StandardScaler().fit_transform(load_breast_cancer().data)
+    module, pca = _pca_started_vae(X, k)
+    x = torch.tensor(X)
+    with torch.no_grad():
+        mu, log_var = module.encode(x)
+        # The posterior mean is PPCA's E[z|x] and the decoder mean its W z + mean.
+        W = pca.components_.T * np.sqrt(pca.explained_variance_ - pca.noise_variance_)
+        M = W.T @ W + pca.noise_variance_ * np.eye(k)
+        expected_mu = np.linalg.solve(M, W.T @ (X - pca.mean_).T).T
+        np.testing.assert_allclose(mu.numpy(), expected_mu, atol=1e-6)
+        np.testing.assert_allclose(
+            log_var.numpy()[0],
+            np.log(pca.noise_variance_ * np.diag(np.linalg.inv(M))),
+            atol=1e-6,
+        )
+        # With the exact (diagonal) posterior the IWAE bound is log p(x) for any
+        # K, and the ELBO's average is PPCA's log-likelihood.
+        bound = iwae_bound(module, x, 16, torch.Generator().manual_seed(0))
+    # Parameters are float32: agreement to float32 precision.
+    np.testing.assert_allclose(bound.numpy(), pca.score_samples(X), rtol=1e-6)
+
+
+def test_iwae_bound_tightens_with_more_samples():
+    X = StandardScaler().fit_transform(load_breast_cancer().data)[:100]
+    module, _ = _pca_started_vae(X, 2)
+    x = torch.tensor(X)
+    with torch.no_grad():  # perturb: the posterior is no longer exact
+        module.encoder.log_var.bias.add_(1.0)
+        eps = torch.randn(
+            (64, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64
+        )
+        elbo = module.elbo(x, eps).mean()
+        g = torch.Generator().manual_seed(1)
+        k1 = iwae_bound(module, x, 1, g).mean()
+        k100 = iwae_bound(module, x, 100, g).mean()
+    assert k100 > elbo + 0.1
+    assert abs(k1 - elbo) < 0.5  # K=1 is an estimate of the ELBO
