@@ -338,9 +338,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         stopped = result.converged or result.interrupted
         if not stopped and result.n_iter == self.max_iter:
             warnings.warn(
-                f"VAETransformer stopped at max_iter={self.max_iter} epochs before the "
-                f"loss stopped improving by tol={self.tol:g}. Increase max_iter, or "
-                "set early_stopping=True.",
+                f"VAETransformer stopped at max_iter={self.max_iter} epochs while the "
+                f"{'validation' if self.early_stopping else 'training'} loss was still "
+                f"improving by more than tol={self.tol:g}. Increase max_iter to "
+                "train longer.",
                 ConvergenceWarning,
                 stacklevel=3,  # past scikit-learn's _fit_context wrapper
             )
@@ -523,10 +524,18 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tuple(int(s) for s in sizes)
 
     def _init_from_pca(self, module: VAE, X_train: torch.Tensor, seed: int) -> None:
-        """Start at probabilistic PCA of the (standardised) training rows."""
+        """Start at probabilistic PCA of the (standardised) training rows.
+
+        With fewer than two training rows PCA has no variance to work with, and the
+        model keeps its random initialisation.
+        """
+        if X_train.shape[0] < 2:
+            return
         X_np = X_train.cpu().numpy().astype(np.float64)
         n_pca = min(self.n_components, *X_np.shape)
         pca = PCA(n_pca, random_state=seed % 2**32).fit(X_np)
+        if not np.all(np.isfinite(pca.explained_variance_)):
+            return
         noise_variance = max(pca.noise_variance_, _MIN_VARIANCE)
         with torch.no_grad():
             init_from_pca(

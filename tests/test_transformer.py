@@ -511,6 +511,16 @@ def test_last_batch_of_one_row(blobs):
     assert np.all(np.isfinite(vae.transform(blobs)))
 
 
+@pytest.mark.parametrize("n_samples", [2, 3, 5])
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_tiny_data(n_samples, early_stopping):
+    X = np.random.RandomState(0).normal(size=(n_samples, 4))
+    vae = VAETransformer(2, max_iter=5, early_stopping=early_stopping, random_state=0)
+    vae.fit(X)
+    assert np.all(np.isfinite(vae.transform(X)))
+    assert np.all(np.isfinite(vae.score_samples(X)))
+
+
 def test_constant_columns(blobs):
     X = np.hstack([blobs, np.full((200, 1), 7.0), np.zeros((200, 1))])
     vae = VAETransformer(2, **FAST).fit(X)
