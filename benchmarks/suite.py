@@ -226,11 +226,15 @@ def markdown(cells: list[Cell], mode: str, seconds: float) -> str:
         "Default VAETransformer against PCA's best of raw/standardised; "
         f"{seconds:.0f} s in all on {torch.get_num_threads()} torch threads. "
         "Goals: (a) acc_vae >= acc_pca - 0.005; (b) IWAE >= PCA log-likelihood "
-        "unless PCA is degenerate; (c) rec_vae <= rec_pca at k <= 5.",
+        "unless PCA is degenerate; (c) rec_vae <= rec_pca at k <= 5. rows/s: "
+        "transform throughput on the test rows (rough: small test sets); peak MB: "
+        "resident memory added during fit, in one process for all fits, so 0 where "
+        "memory freed by an earlier fit was reused.",
         "",
         "| dataset | k | acc raw | acc PCA | acc VAE | rec PCA | rec VAE | loglik PCA "
-        "| ELBO VAE | IWAE VAE | active | fit s | epochs | (a) | (b) | (c) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|:-:|:-:|",
+        "| ELBO VAE | IWAE VAE | active | fit s | epochs | rows/s | peak MB "
+        "| (a) | (b) | (c) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|:-:|:-:|",
     ]
     for c in cells:
         g = goals(c)
@@ -238,7 +242,8 @@ def markdown(cells: list[Cell], mode: str, seconds: float) -> str:
             f"| {c.dataset} | {c.k} | {c.acc_raw:.3f} | {c.acc_pca:.3f} | "
             f"{c.acc_vae:.3f} | {c.rec_pca:.3f} | {c.rec_vae:.3f} | {c.ll_pca:.1f} | "
             f"{c.elbo_vae:.1f} | {c.iwae_vae:.1f} | {c.active_units}/{c.k} | "
-            f"{c.fit_s:.1f} | {c.epochs} | {mark[g['a']]} | {mark[g['b']]} | "
+            f"{c.fit_s:.1f} | {c.epochs} | {c.transform_rows_s:,.0f} | "
+            f"{c.peak_mb:.0f} | {mark[g['a']]} | {mark[g['b']]} | "
             f"{mark[g['c']]} |"
         )
     met = {

@@ -42,7 +42,6 @@ class TrainResult:
     # Validation loss of the weights kept: the best epoch's, or the start's.
     best_validation_loss: float | None = None
     n_iter: int = 0
-    best_epoch: int = 0
     converged: bool = False
     interrupted: bool = False
 
@@ -174,7 +173,6 @@ def train(
                 continue
             if monitored < best_loss - config.tol:
                 stalled = 0
-                result.best_epoch = epoch + 1
                 if X_val is not None:
                     best_state = _snapshot(module)
                     result.best_validation_loss = monitored

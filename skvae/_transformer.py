@@ -582,7 +582,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         def decode(z: torch.Tensor) -> torch.Tensor:
             return self.module_.likelihood.mean(self.module_.decode(z))
 
-        width = max(self.n_features_in_, *self._check_hidden_layer_sizes(), 1)
+        widths = [
+            layer.out_features
+            for layer in self.module_.decoder.modules()
+            if isinstance(layer, torch.nn.Linear)
+        ]
+        width = max(widths)
         out = self._apply_in_chunks(decode, Z, self.n_features_in_, width=width)
         return self._unstandardize(out)
 
