@@ -90,11 +90,140 @@ class BernoulliLikelihood(nn.Module):
         return torch.bernoulli(torch.sigmoid(out), generator=generator)
 
 
-LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
+def _bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    return x * logits - F.softplus(logits)
 
 
-def make_likelihood(name: str, n_features: int) -> nn.Module:
-    """Build the likelihood called ``name`` for ``n_features`` features."""
-    if name == "gaussian":
-        return GaussianLikelihood(n_features)
-    return BernoulliLikelihood()
+class TableLikelihood(nn.Module):
+    """One likelihood per column of a table, for the decoder's concatenated output.
+
+    The decoder's output and the encoded data share one layout: ``n_continuous``
+    continuous features (Gaussian with a learned variance, or Bernoulli on
+    ``[0, 1]``), then ``n_binary`` binary columns (Bernoulli on logits), then one
+    block of logits per categorical column (softmax). ``log_prob`` returns one
+    value per *column*, so that a missing entry is dropped by a 0 in the mask, and
+    the sum over columns is the log-likelihood of the row.
+
+    Parameters
+    ----------
+    n_continuous : int
+        Number of continuous features.
+    continuous : {"gaussian", "bernoulli"}
+        Family of the continuous features.
+    n_binary : int
+        Number of binary columns.
+    cardinalities : sequence of int
+        Number of levels of each categorical column.
+    """
+
+    def __init__(
+        self,
+        n_continuous: int,
+        continuous: str = "gaussian",
+        n_binary: int = 0,
+        cardinalities: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.n_continuous = n_continuous
+        self.n_binary = n_binary
+        self.cardinalities = tuple(int(c) for c in cardinalities)
+        self.continuous = (
+            GaussianLikelihood(n_continuous)
+            if continuous == "gaussian"
+            else BernoulliLikelihood()
+        )
+        n_cat, width = len(self.cardinalities), max(self.cardinalities, default=0)
+        # Categorical logits gathered into a padded (n_cat, width) grid, so that all
+        # columns take one log_softmax whatever their number of levels.
+        self.register_buffer("cat_index", torch.zeros(n_cat, width, dtype=torch.long))
+        self.register_buffer("cat_valid", torch.zeros(n_cat, width, dtype=torch.bool))
+        self.reset_parameters()
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the decoder output and of the encoded data."""
+        return self.n_continuous + self.n_binary + sum(self.cardinalities)
+
+    @property
+    def n_columns(self) -> int:
+        """Number of table columns, the width of ``log_prob``'s output."""
+        return self.n_continuous + self.n_binary + len(self.cardinalities)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        # Also (re)fills the index buffers, which a model built on the meta device
+        # gets uninitialised.
+        offset = 0
+        for j, levels in enumerate(self.cardinalities):
+            self.cat_index[j] = 0
+            self.cat_valid[j] = False
+            self.cat_index[j, :levels] = torch.arange(offset, offset + levels)
+            self.cat_valid[j, :levels] = True
+            offset += levels
+
+    def set_variance(self, variance: float) -> None:
+        """Set the variance of every Gaussian feature (floored at the minimum)."""
+        if isinstance(self.continuous, GaussianLikelihood):
+            self.continuous.set_variance(variance)
+
+    def _split(self, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        c, b = self.n_continuous, self.n_binary
+        return t[..., :c], t[..., c : c + b], t[..., c + b :]
+
+    def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each column, shape ``(..., n_columns)``.
+
+        ``x`` and ``out`` broadcast against each other over the leading dimensions.
+        """
+        if self.n_continuous == self.n_outputs:  # no slicing for the common case
+            return self.continuous.log_prob(x, out)
+        x_cont, x_bin, x_cat = self._split(x)
+        o_cont, o_bin, o_cat = self._split(out)
+        parts = []
+        if self.n_continuous:
+            parts.append(self.continuous.log_prob(x_cont, o_cont))
+        if self.n_binary:
+            parts.append(_bernoulli_log_prob(x_bin, o_bin))
+        if self.cardinalities:
+            valid = self.cat_valid
+            log_p = torch.log_softmax(
+                o_cat[..., self.cat_index].masked_fill(~valid, -torch.inf), dim=-1
+            ).masked_fill(~valid, 0.0)
+            onehot = x_cat[..., self.cat_index] * valid
+            parts.append((onehot * log_p).sum(dim=-1))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    def mean(self, out: torch.Tensor) -> torch.Tensor:
+        """Return the expected encoded row: means and (level) probabilities."""
+        o_cont, o_bin, o_cat = self._split(out)
+        parts = [self.continuous.mean(o_cont), torch.sigmoid(o_bin)]
+        if self.cardinalities:
+            probs = self._probabilities(o_cat)
+            parts.append(probs[..., self.cat_valid])
+        return torch.cat(parts, dim=-1)
+
+    def sample(self, out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Draw encoded rows; categorical columns come back one-hot."""
+        o_cont, o_bin, o_cat = self._split(out)
+        parts = [
+            self.continuous.sample(o_cont, generator),
+            torch.bernoulli(torch.sigmoid(o_bin), generator=generator),
+        ]
+        if self.cardinalities:
+            probs = self._probabilities(o_cat)  # (N, n_cat, width)
+            width = probs.shape[-1]
+            draws = torch.multinomial(
+                probs.reshape(-1, width), 1, generator=generator
+            ).reshape(probs.shape[:-1])
+            onehot = F.one_hot(draws, width).to(out.dtype)
+            parts.append(onehot[..., self.cat_valid])
+        return torch.cat(parts, dim=-1)
+
+    def _probabilities(self, o_cat: torch.Tensor) -> torch.Tensor:
+        logits = o_cat[..., self.cat_index].masked_fill(~self.cat_valid, -torch.inf)
+        return torch.softmax(logits, dim=-1)
+
+
+def make_likelihood(name: str, n_features: int) -> TableLikelihood:
+    """Likelihood ``name`` ("gaussian" or "bernoulli") for ``n_features`` features."""
+    return TableLikelihood(n_features, name)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._likelihoods import make_likelihood
+from ._likelihoods import TableLikelihood, make_likelihood
 
 # Bound on the encoder's log-variance: sigma stays within [e^-5, e^5], far beyond
 # what a trained posterior uses, while exp() can neither overflow nor underflow.
@@ -82,8 +82,9 @@ class VAE(nn.Module):
         Width of the latent space.
     hidden_layer_sizes : sequence of int
         Encoder hidden widths; the decoder mirrors them. Empty gives a linear VAE.
-    likelihood : {"gaussian", "bernoulli"}
-        Family of p(x | z).
+    likelihood : {"gaussian", "bernoulli"} or TableLikelihood
+        Family of p(x | z) for every feature, or one likelihood per table column
+        (its ``n_outputs`` must equal ``n_features``).
     """
 
     def __init__(
@@ -91,12 +92,14 @@ class VAE(nn.Module):
         n_features: int,
         n_components: int,
         hidden_layer_sizes: Sequence[int],
-        likelihood: str,
+        likelihood: str | TableLikelihood,
     ) -> None:
         super().__init__()
         self.encoder = Encoder(n_features, hidden_layer_sizes, n_components)
         self.decoder = Decoder(n_components, hidden_layer_sizes, n_features)
-        self.likelihood = make_likelihood(likelihood, n_features)
+        if isinstance(likelihood, str):
+            likelihood = make_likelihood(likelihood, n_features)
+        self.likelihood = likelihood
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
@@ -110,25 +113,36 @@ class VAE(nn.Module):
     ) -> torch.Tensor:
         return mu + torch.exp(0.5 * log_var) * eps
 
+    def log_lik(
+        self, x: torch.Tensor, out: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Log-likelihood of the observed entries of each row: sum over columns."""
+        log_p = self.likelihood.log_prob(x, out)  # (..., n_columns)
+        if mask is not None:  # 1 where observed; missing entries count for nothing
+            log_p = log_p * mask
+        return log_p.sum(dim=-1)
+
     def loss_terms(
-        self, x: torch.Tensor, eps: torch.Tensor
+        self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstruction NLL per row (B,) and KL per row and dimension (B, k)."""
         mu, log_var = self.encode(x)
         out = self.decode(self.reparameterize(mu, log_var, eps))
-        nll = -self.likelihood.log_prob(x, out).sum(dim=1)
-        return nll, kl_standard_normal(mu, log_var)
+        return -self.log_lik(x, out, mask), kl_standard_normal(mu, log_var)
 
-    def elbo(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    def elbo(
+        self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """ELBO of each row (B,), averaged over the noise draws ``eps`` of shape (L, k).
 
         Every row uses the same L draws, so a row's value does not depend on which
-        other rows share its batch.
+        other rows share its batch. With a ``mask``, it bounds the likelihood of the
+        observed entries.
         """
         mu, log_var = self.encode(x)  # (B, k)
         z = self.reparameterize(mu[None], log_var[None], eps[:, None, :])  # (L, B, k)
         out = self.decode(z)  # (L, B, D)
-        log_lik = self.likelihood.log_prob(x[None], out).sum(dim=2).mean(dim=0)
+        log_lik = self.log_lik(x[None], out, mask).mean(dim=0)
         return log_lik - kl_standard_normal(mu, log_var).sum(dim=1)
 
 
@@ -163,6 +177,7 @@ def init_from_pca(
     components: np.ndarray,
     variances: np.ndarray,
     noise_variance: float,
+    link: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Start the model at the probabilistic PCA solution of the training data.
 
@@ -173,6 +188,11 @@ def init_from_pca(
     s2 Lambda^-1): diagonal, so this VAE represents it exactly, and its ELBO starts at
     PPCA's log-likelihood. The MLP residuals start at zero; latent dimensions
     beyond q start as the prior.
+
+    For outputs that are logits (binary and categorical columns), ``link`` gives
+    ``(bias, gain)`` per output: the decoder's linear path starts at
+    ``bias + gain * (W z)``, the first-order expansion of the logit around the
+    training frequencies. Gaussian outputs take ``bias = mean`` and ``gain = 1``.
     """
     variances = np.maximum(variances, noise_variance + 1e-6)
     W = components.T * np.sqrt(variances - noise_variance)  # (D, q)
@@ -183,8 +203,13 @@ def init_from_pca(
         param[tuple(slice(0, n) for n in value.shape)] = torch.as_tensor(value)
 
     encoder, decoder = module.encoder, module.decoder
-    put(decoder.linear.weight, W)
-    put(decoder.linear.bias, mean)
+    if link is None:
+        put(decoder.linear.weight, W)
+        put(decoder.linear.bias, mean)
+    else:
+        bias, gain = link
+        put(decoder.linear.weight, W * gain[:, None])
+        put(decoder.linear.bias, bias)
     put(encoder.linear.weight, A)
     put(encoder.linear.bias, -A @ mean)
     encoder.log_var.weight.zero_()
@@ -199,7 +224,11 @@ def init_from_pca(
 
 @torch.no_grad()
 def iwae_bound(
-    module: VAE, x: torch.Tensor, n_samples: int, generator: torch.Generator
+    module: VAE,
+    x: torch.Tensor,
+    n_samples: int,
+    generator: torch.Generator,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Importance-weighted lower bound on log p(x) per row (B,).
 
@@ -213,7 +242,7 @@ def iwae_bound(
         (n_samples, *mu.shape), generator=generator, device=x.device, dtype=x.dtype
     )
     z = mu + std * eps  # (K, B, k)
-    log_lik = module.likelihood.log_prob(x[None], module.decode(z)).sum(dim=2)
+    log_lik = module.log_lik(x[None], module.decode(z), mask)  # (K, B)
     log_prior = -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=2)
     log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
     log_w = log_lik + log_prior - log_q  # (K, B)

@@ -18,6 +18,9 @@ from ._model import VAE
 
 logger = logging.getLogger(__name__)
 
+# Mini-batches gathered at once when shuffling (see train_epoch).
+_BATCHES_PER_GATHER = 32
+
 
 @dataclass
 class TrainConfig:
@@ -71,33 +74,51 @@ def train_epoch(
     batch_size: int,
     beta: float,
     generator: torch.Generator,
+    M: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One pass over ``X`` in shuffled mini-batches; the summed negative ELBO (0-d)."""
+    """One pass over ``X`` in shuffled mini-batches; the summed negative ELBO (0-d).
+
+    ``M`` (n_samples, n_columns) holds 1 for observed entries and 0 for missing
+    ones, which the reconstruction term leaves out; None means all observed.
+    """
     module.train()
     n_samples = X.shape[0]
     order = torch.randperm(n_samples, generator=generator, device=X.device)
     n_components = module.encoder.mu.out_features
+    eps_all = torch.randn(
+        (n_samples, n_components), generator=generator, device=X.device
+    )
     total = torch.zeros((), device=X.device)
-    for start in range(0, n_samples, batch_size):
-        batch = X.index_select(0, order[start : start + batch_size])  # (B, D)
-        eps = torch.randn(
-            (batch.shape[0], n_components), generator=generator, device=X.device
-        )
-        nll, kl = module.loss_terms(batch, eps)
-        kl_row = kl.sum(dim=1)
-        loss = (nll + beta * kl_row).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += (nll + kl_row).detach().sum()
+    # Rows are gathered in chunks of batches and sliced into views: one gather per
+    # chunk instead of one per step, with memory bounded by the chunk.
+    chunk = batch_size * _BATCHES_PER_GATHER
+    for chunk_start in range(0, n_samples, chunk):
+        index = order[chunk_start : chunk_start + chunk]
+        X_chunk = X.index_select(0, index)
+        M_chunk = None if M is None else M.index_select(0, index)
+        for start in range(0, index.shape[0], batch_size):
+            rows = slice(start, start + batch_size)
+            batch = X_chunk[rows]  # (B, D)
+            mask = None if M_chunk is None else M_chunk[rows]
+            eps = eps_all[chunk_start + start : chunk_start + start + batch_size]
+            nll, kl = module.loss_terms(batch, eps, mask)
+            kl_row = kl.sum(dim=1)
+            per_row = nll + kl_row
+            loss = per_row.mean() if beta == 1.0 else (nll + beta * kl_row).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += per_row.detach().sum()
     return total
 
 
 @torch.no_grad()
-def validation_loss(module: VAE, X: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def validation_loss(
+    module: VAE, X: torch.Tensor, eps: torch.Tensor, M: torch.Tensor | None = None
+) -> torch.Tensor:
     """Return the summed negative ELBO of ``X`` with fixed noise (a draw per row)."""
     module.eval()
-    nll, kl = module.loss_terms(X, eps)
+    nll, kl = module.loss_terms(X, eps, M)
     return (nll + kl.sum(dim=1)).sum()
 
 
@@ -107,6 +128,8 @@ def train(
     X_val: torch.Tensor | None,
     config: TrainConfig,
     generator: torch.Generator,
+    M_train: torch.Tensor | None = None,
+    M_val: torch.Tensor | None = None,
 ) -> TrainResult:
     """Fit ``module`` by minimising the negative ELBO with Adam.
 
@@ -117,7 +140,8 @@ def train(
 
     A non-finite loss or parameter restores the last good weights and stops with a
     warning, or raises ``FloatingPointError`` when no epoch finished cleanly. A
-    ``KeyboardInterrupt`` keeps the best weights so far and warns.
+    ``KeyboardInterrupt`` keeps the best weights so far and warns. ``M_train`` and
+    ``M_val`` mark observed entries (see ``train_epoch``).
     """
     result = TrainResult()
     use_fused = X_train.device.type in ("cpu", "cuda")
@@ -135,7 +159,8 @@ def train(
     if X_val is not None:
         # The starting point (PCA's solution, when the model starts there) is a
         # candidate too: early stopping never returns a worse validation loss.
-        initial = validation_loss(module, X_val, val_eps).item() / X_val.shape[0]
+        initial = validation_loss(module, X_val, val_eps, M_val).item()
+        initial /= X_val.shape[0]
         if math.isfinite(initial):
             best_loss, best_state = initial, _snapshot(module)
             result.best_validation_loss = initial
@@ -148,11 +173,11 @@ def train(
         for epoch in progress:
             beta = _beta_at(config, epoch)
             total = train_epoch(
-                module, optimizer, X_train, config.batch_size, beta, generator
+                module, optimizer, X_train, config.batch_size, beta, generator, M_train
             )
             finite = _all_finite(module, total)
             if X_val is not None:
-                val_total = validation_loss(module, X_val, val_eps)
+                val_total = validation_loss(module, X_val, val_eps, M_val)
                 finite = finite & torch.isfinite(val_total)
             if not bool(finite):  # the one host synchronisation of the epoch
                 _handle_non_finite(module, epoch, best_state or last_good_state, config)

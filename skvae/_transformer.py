@@ -8,6 +8,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import (
@@ -22,7 +23,9 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
+from ._tabular import BINARY, CONTINUOUS, fit_codec
 from ._training import TrainConfig, train
 
 # Rows per chunk at inference, scaled down for wide data so that memory stays
@@ -63,13 +66,37 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         probabilistic PCA.
 
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        Decoder distribution p(x|z).
+        Decoder distribution p(x|z) of the continuous (non-categorical) columns.
 
         - ``"gaussian"``: features are standardised inside the estimator; the
           decoder predicts the mean and each feature has one learned variance (a
           parameter, not a function of z). For continuous data.
         - ``"bernoulli"``: each feature is the probability of a binary outcome; the
           decoder predicts logits. For data in [0, 1] such as pixel intensities.
+
+        Categorical columns always get their own likelihood: Bernoulli for two
+        levels, categorical (softmax over the levels) for more.
+
+    categorical_features : "from_dtype", array-like or None, default="from_dtype"
+        Which columns are categorical, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+
+        - ``"from_dtype"``: the DataFrame's category, object, string and bool
+          columns are categorical; numeric columns are continuous. Arrays have no
+          categorical columns.
+        - array-like of str: column names (needs a DataFrame);
+        - array-like of int: column indices;
+        - array-like of bool: a mask with one entry per column;
+        - None: no categorical columns.
+
+        The levels of a categorical column are its observed values (sorted), or
+        the categories of a category column.
+
+    handle_unknown : {"ignore", "error"}, default="ignore"
+        What ``transform`` and ``score_samples`` do with a category that was not
+        seen during fit. ``"ignore"`` treats it as a missing value (as
+        ``OneHotEncoder(handle_unknown="ignore")`` gives it no column); ``"error"``
+        raises a ValueError naming the column and the values.
 
     beta : float, default=1.0
         Weight of the KL term (beta-VAE). Values above 1 favour a smoother, more
@@ -133,12 +160,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Names of features seen during fit. Defined only when ``X`` has feature
         names that are all strings.
 
+    is_categorical_ : ndarray of bool of shape (n_features_in_,)
+        Which columns were treated as categorical.
+
+    categories_ : list of (ndarray or None)
+        For each column, its levels in the order of the model's outputs, or None
+        for a continuous column.
+
+    column_likelihoods_ : ndarray of str of shape (n_features_in_,)
+        The likelihood of each column: ``"gaussian"``, ``"bernoulli"`` or
+        ``"categorical"``.
+
     mean_ : ndarray of shape (n_features_in_,)
-        Per-feature mean subtracted before encoding (zeros for ``"bernoulli"``).
+        Per-column mean of the observed values, subtracted before encoding
+        (zeros for ``"bernoulli"`` and for categorical columns).
 
     scale_ : ndarray of shape (n_features_in_,)
-        Per-feature scale divided out before encoding (ones for ``"bernoulli"``;
-        one for constant features).
+        Per-column standard deviation of the observed values, divided out before
+        encoding (ones for ``"bernoulli"``, categorical and constant columns).
 
     module_ : torch.nn.Module
         The trained VAE (``encoder``, ``decoder``, ``likelihood``). It is kept in
@@ -182,6 +221,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     the same 32 noise draws (16 antithetic pairs) for every row, so it is
     deterministic and a row's score does not depend on the other rows.
 
+    Missing values (NaN, None, ``pd.NA``) are allowed in every column, in fit and
+    in every method that takes ``X``. Training leaves them out of the
+    reconstruction term, so the model learns from the observed entries only; the
+    encoder reads a missing entry as the column's training mean. ``score_samples``
+    then bounds the likelihood of a row's observed entries, and
+    ``inverse_transform(transform(X))`` fills every entry, which makes the
+    estimator an imputer: ``X.fillna(vae.inverse_transform(vae.transform(X)))``
+    keeps the observed values and fills the holes.
+
+    Fitted on a DataFrame, ``inverse_transform`` and ``sample`` return a DataFrame
+    with the same columns and dtypes (integers rounded, categories with the same
+    levels); fitted on an array, they return an array. With the Gaussian likelihood,
+    their continuous values are clipped to each column's range in the training data.
+
     References
     ----------
     Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes. ICLR.
@@ -199,6 +252,24 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     (1797, 64)
     >>> vae.sample(3, random_state=0).shape
     (3, 64)
+
+    Mixed column types and missing values, from a DataFrame:
+
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({
+    ...     "age": [23.0, 41.0, np.nan, 35.0, 52.0, 29.0],
+    ...     "plan": pd.Categorical(["a", "b", "b", None, "c", "a"]),
+    ...     "member": [True, False, True, True, False, False],
+    ... })
+    >>> vae = VAETransformer(n_components=1, max_iter=5, random_state=0).fit(df)
+    >>> vae.column_likelihoods_.tolist()
+    ['gaussian', 'categorical', 'bernoulli']
+    >>> [str(dtype) for dtype in vae.sample(2, random_state=0).dtypes]
+    ['float64', 'category', 'bool']
+    >>> filled = df.fillna(vae.inverse_transform(vae.transform(df)))
+    >>> int(filled.isna().sum().sum())
+    0
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -208,6 +279,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             Interval(Integral, 1, None, closed="left"),
         ],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -228,6 +301,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         *,
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
+        categorical_features: ArrayLike | str | None = "from_dtype",
+        handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,
         max_iter: int = 200,
@@ -244,6 +319,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
+        self.categorical_features = categorical_features
+        self.handle_unknown = handle_unknown
         self.beta = beta
         self.kl_warmup = kl_warmup
         self.max_iter = max_iter
@@ -275,32 +352,57 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             The fitted estimator.
         """
         hidden = self._check_hidden_layer_sizes()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        self._check_likelihood_range(X)
+        X = self._validate_table(X, reset=True)
+        codec = fit_codec(
+            X,
+            self.categorical_features,
+            standardize=self.likelihood == "gaussian",
+            feature_names=getattr(self, "feature_names_in_", None),
+        )
+        values, observed = codec.encode(X)
+        self._codec = codec
+        self._check_likelihood_range(values, observed)
         self.device_ = _resolve_device(self.device)
         seed = _seed_from(self.random_state)
         generator = torch.Generator(device=self.device_).manual_seed(seed)
 
-        n_samples, n_features = X.shape
-        if self.likelihood == "gaussian":
-            self.mean_ = X.mean(axis=0, dtype=np.float64)
-            std = X.std(axis=0, dtype=np.float64)
-            # Constant features keep scale 1, as in StandardScaler.
-            self.scale_ = np.where(std < 10 * np.finfo(np.float64).eps, 1.0, std)
-        else:
-            self.mean_ = np.zeros(n_features)
-            self.scale_ = np.ones(n_features)
-        data = torch.tensor(self._standardize(X), dtype=torch.float32)
-        data = data.to(self.device_)
+        self.is_categorical_ = np.array([c.kind != CONTINUOUS for c in codec.columns])
+        self.categories_ = [c.categories for c in codec.columns]
+        family = {CONTINUOUS: self.likelihood, BINARY: "bernoulli"}
+        self.column_likelihoods_ = np.array(
+            [family.get(c.kind, "categorical") for c in codec.columns], dtype=object
+        )
+        self.mean_ = np.array(
+            [c.mean if codec.standardize else 0.0 for c in codec.columns]
+        )
+        self.scale_ = np.array([c.scale for c in codec.columns])
 
-        X_train, X_val = data, None
+        n_samples = values.shape[0]
+        data = torch.tensor(values, dtype=torch.float32).to(self.device_)
+        mask = None
+        if not observed.all():
+            mask = torch.tensor(observed, dtype=torch.float32).to(self.device_)
+
+        X_train, X_val, M_train, M_val = data, None, mask, None
+        offsets = self._row_offsets(observed)
+        offset_train, offset_val = offsets.mean(), None
         if self.early_stopping:
             n_val = max(1, round(self.validation_fraction * n_samples))
             order = torch.randperm(n_samples, generator=generator, device=self.device_)
             X_val, X_train = data[order[:n_val]], data[order[n_val:]]
+            if mask is not None:
+                M_val, M_train = mask[order[:n_val]], mask[order[n_val:]]
+            order_np = order.cpu().numpy()
+            offset_train = (
+                offsets[order_np[n_val:]].mean() if n_val < n_samples else 0.0
+            )
+            offset_val = offsets[order_np[:n_val]].mean()
 
+        likelihood = TableLikelihood(
+            codec.n_continuous, self.likelihood, codec.n_binary, codec.cardinalities
+        )
         with torch.device("meta"):
-            module = VAE(n_features, self.n_components, hidden, self.likelihood)
+            module = VAE(codec.width, self.n_components, hidden, likelihood)
         module = module.to_empty(device=self.device_)
         init_weights(module, generator)
         if self.likelihood == "gaussian":
@@ -319,22 +421,25 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             tol=self.tol,
             verbose=bool(self.verbose),
         )
-        result = train(module, X_train, X_val, config, generator)
+        result = train(module, X_train, X_val, config, generator, M_train, M_val)
 
         # float64 from here on: inference gives the same digits for a row whatever
         # the batch around it, which float32 matrix products do not guarantee.
         self.module_ = module.double().eval()
         self.n_iter_ = result.n_iter
-        offset = self._log_scale_sum()
-        self.loss_curve_ = [loss + offset for loss in result.loss_curve]
+        # Back to the user's units: the Jacobian of the standardisation of the
+        # observed continuous entries, averaged over the rows concerned.
+        self.loss_curve_ = [loss + offset_train for loss in result.loss_curve]
         if self.early_stopping:
-            self.validation_scores_ = [-(v + offset) for v in result.validation_losses]
+            self.validation_scores_ = [
+                -(v + offset_val) for v in result.validation_losses
+            ]
             best = result.best_validation_loss
-            self.best_validation_score_ = None if best is None else -(best + offset)
+            self.best_validation_score_ = None if best is None else -(best + offset_val)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self.kl_per_component_ = self._kl_per_component(X)
+        self.kl_per_component_ = self._kl_per_component(values)
         stopped = result.converged or result.interrupted
         if not stopped and result.n_iter == self.max_iter:
             warnings.warn(
@@ -362,13 +467,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             other dtypes).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._validate_table(X, reset=False)
+        values, _ = self._codec.encode(X, self.handle_unknown)
 
-        def encode_mean(x: torch.Tensor) -> torch.Tensor:
+        def encode_mean(x: torch.Tensor, mask: None) -> torch.Tensor:
             return self.module_.encode(x)[0]
 
-        Z = self._apply_in_chunks(encode_mean, self._standardize(X), self.n_components)
-        return Z.astype(X.dtype, copy=False)
+        Z = self._apply_in_chunks(encode_mean, values, self.n_components)
+        return Z.astype(_float_dtype(X), copy=False)
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.floating]:
         """Decode latent points into the original feature space.
@@ -392,8 +498,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"n_components={self.n_components}: inverse_transform expects latent "
                 f"points of shape (n_samples, {self.n_components})."
             )
-        out = self._decode_mean(Z)
-        return out.astype(Z.dtype, copy=False)
+        return self._to_output(self._decode_mean(Z), Z.dtype)
 
     def sample(
         self,
@@ -446,7 +551,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             out = self.module_.decode(z)
             likelihood = self.module_.likelihood
             x = likelihood.sample(out, generator) if noise else likelihood.mean(out)
-        return self._unstandardize(x.cpu().numpy())
+        return self._to_output(x.cpu().numpy(), np.float64)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Evidence lower bound (ELBO) of each row, in nats.
@@ -467,8 +572,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ELBO of each row; higher is better.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        self._check_likelihood_range(X)
+        X = self._validate_table(X, reset=False)
+        values, observed = self._codec.encode(X, self.handle_unknown)
+        self._check_likelihood_range(values, observed)
         half = torch.randn(
             (_N_SCORE_DRAWS // 2, self.n_components),
             generator=torch.Generator().manual_seed(0),
@@ -476,13 +582,14 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         eps = torch.cat([half, -half]).to(self.device_)
 
-        def elbo(x: torch.Tensor) -> torch.Tensor:
-            return self.module_.elbo(x, eps)[:, None]
+        def elbo(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+            return self.module_.elbo(x, eps, mask)[:, None]
 
+        mask = None if observed.all() else observed
         per_row = self._apply_in_chunks(
-            elbo, self._standardize(X), 1, width=_N_SCORE_DRAWS * X.shape[1]
+            elbo, values, 1, width=_N_SCORE_DRAWS * values.shape[1], mask=mask
         )
-        return per_row[:, 0] - self._log_scale_sum()
+        return per_row[:, 0] - self._row_offsets(observed)
 
     def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean ELBO of the rows of ``X``, in nats; higher is better.
@@ -544,42 +651,116 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 pca.components_,
                 pca.explained_variance_,
                 noise_variance,
+                link=self._logit_link(pca.mean_),
             )
 
-    def _check_likelihood_range(self, X: np.ndarray) -> None:
-        if self.likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+    def _logit_link(self, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """First-order logit expansion at the training frequencies (see init_from_pca).
+
+        None when every output is Gaussian, which keeps the start exactly PPCA.
+        """
+        codec = self._codec
+        n_cont = codec.n_continuous
+        if codec.all_continuous:
+            return None
+        p = np.clip(mean, 0.01, 0.99)
+        bias, gain = mean.copy(), np.ones_like(mean)
+        binary = slice(n_cont, n_cont + codec.n_binary)
+        bias[binary] = np.log(p[binary]) - np.log1p(-p[binary])
+        gain[binary] = 1.0 / (p[binary] * (1.0 - p[binary]))
+        levels = slice(n_cont + codec.n_binary, None)
+        bias[levels] = np.log(p[levels])
+        gain[levels] = 1.0 / p[levels]
+        return bias, np.minimum(gain, 10.0)
+
+    def _validate_table(self, X: Any, reset: bool) -> Any:
+        """Check ``X`` and its feature names; return a DataFrame or a 2-D ndarray.
+
+        DataFrames keep their column dtypes, which decide the column types. Other
+        input goes through ``check_array``: numeric arrays become float, object
+        arrays stay object (for categorical columns given by index).
+        """
+        if _is_polars(X):
+            X = X.to_pandas()
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            n_rows, n_cols = X.shape
+            minimum = 2 if reset else 1
+            if n_rows < minimum:
+                raise ValueError(
+                    f"Found array with {n_rows} sample(s) (shape={X.shape}) while a "
+                    f"minimum of {minimum} is required by VAETransformer."
+                )
+            if n_cols < 1:
+                raise ValueError(
+                    f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                    "of 1 is required by VAETransformer."
+                )
+            return X
+        X = validate_data(
+            self,
+            X,
+            dtype=None,
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+        if X.dtype.kind in "fc":
+            return X
+        if X.dtype.kind in "iub":
+            return X.astype(np.float64)
+        return X.astype(object)
+
+    def _check_likelihood_range(self, values: np.ndarray, observed: np.ndarray) -> None:
+        if self.likelihood != "bernoulli":
+            return
+        n_cont = self._codec.n_continuous
+        seen = values[:, :n_cont][observed[:, :n_cont]]
+        if seen.size and (seen.min() < 0 or seen.max() > 1):
             raise ValueError(
                 'likelihood="bernoulli" needs values in [0, 1], got values in '
-                f"[{X.min():g}, {X.max():g}]. Scale the data (e.g. MinMaxScaler) or "
-                'use likelihood="gaussian".'
+                f"[{seen.min():g}, {seen.max():g}]. Scale the data (e.g. MinMaxScaler) "
+                'or use likelihood="gaussian".'
             )
 
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) / self.scale_
+    def _row_offsets(self, observed: np.ndarray) -> np.ndarray:
+        """Log-Jacobian of the standardisation of each row's observed entries.
 
-    def _unstandardize(self, X: np.ndarray) -> np.ndarray:
-        return X * self.scale_ + self.mean_
-
-    def _log_scale_sum(self) -> float:
-        """Return log |det| of the standardisation, the shift to the user's units."""
-        return float(np.sum(np.log(self.scale_)))
+        Subtracting it turns a log-density in standardised units into one in the
+        units of ``X``.
+        """
+        codec = self._codec
+        cont = [codec.columns[i] for i in codec.order[: codec.n_continuous]]
+        log_scale = np.log([c.scale for c in cont])
+        return observed[:, : codec.n_continuous].astype(np.float64) @ log_scale
 
     def _apply_in_chunks(
-        self, fn: Any, X: np.ndarray, n_out: int, width: int | None = None
+        self,
+        fn: Any,
+        X: np.ndarray,
+        n_out: int,
+        width: int | None = None,
+        mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Apply ``fn`` to float64 chunks of ``X`` on the model's device, no grad."""
+        """Apply ``fn(x, mask)`` to float64 chunks on the model's device, no grad."""
         n_rows = X.shape[0]
         width = max(width or X.shape[1], n_out, 1)
         chunk = max(1, _CHUNK_ELEMENTS // width)
         out = np.empty((n_rows, n_out))
         with torch.no_grad():
             for start in range(0, n_rows, chunk):
-                x = torch.tensor(X[start : start + chunk], dtype=torch.float64)
-                out[start : start + chunk] = fn(x.to(self.device_)).cpu().numpy()
+                part = slice(start, start + chunk)
+                x = torch.tensor(X[part], dtype=torch.float64, device=self.device_)
+                m = None
+                if mask is not None:
+                    m = torch.tensor(mask[part], dtype=torch.float64, device=x.device)
+                out[part] = fn(x, m).cpu().numpy()
         return out
 
     def _decode_mean(self, Z: np.ndarray) -> np.ndarray:
-        def decode(z: torch.Tensor) -> torch.Tensor:
+        """Mean of p(x|z) in the encoded space (standardised, probabilities)."""
+
+        def decode(z: torch.Tensor, mask: None) -> torch.Tensor:
             return self.module_.likelihood.mean(self.module_.decode(z))
 
         widths = [
@@ -587,17 +768,20 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for layer in self.module_.decoder.modules()
             if isinstance(layer, torch.nn.Linear)
         ]
-        width = max(widths)
-        out = self._apply_in_chunks(decode, Z, self.n_features_in_, width=width)
-        return self._unstandardize(out)
+        return self._apply_in_chunks(decode, Z, self._codec.width, width=max(widths))
 
-    def _kl_per_component(self, X: np.ndarray) -> np.ndarray:
-        def kl(x: torch.Tensor) -> torch.Tensor:
+    def _to_output(self, encoded: np.ndarray, dtype: Any) -> Any:
+        """Turn encoded rows into the training table's form and dtypes."""
+        table = self._codec.decode(encoded)
+        if isinstance(table, np.ndarray) and table.dtype.kind == "f":
+            return table.astype(dtype, copy=False)
+        return table
+
+    def _kl_per_component(self, values: np.ndarray) -> np.ndarray:
+        def kl(x: torch.Tensor, mask: None) -> torch.Tensor:
             return kl_standard_normal(*self.module_.encode(x))
 
-        return self._apply_in_chunks(kl, self._standardize(X), self.n_components).mean(
-            axis=0
-        )
+        return self._apply_in_chunks(kl, values, self.n_components).mean(axis=0)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -619,7 +803,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
         return tags
+
+
+def _is_polars(X: Any) -> bool:
+    return type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_pandas")
+
+
+def _float_dtype(X: Any) -> type:
+    """Output float dtype for ``transform``: float32 stays float32."""
+    dtype = getattr(X, "dtype", None)
+    return np.float32 if dtype == np.float32 else np.float64
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

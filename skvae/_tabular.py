@@ -1,0 +1,455 @@
+"""Tables in and out: column typing, encoding to the model's matrix, and back.
+
+A fitted ``TableCodec`` turns a table (pandas DataFrame or 2-D array) into
+
+- ``values``: a float64 matrix the encoder reads, with the columns grouped by kind:
+  continuous columns (standardised for the Gaussian likelihood), then binary columns
+  (0/1), then one one-hot block per categorical column;
+- ``observed``: a boolean matrix with one column per table column (same grouped
+  order), False where the entry is missing or an unknown category.
+
+Missing entries are filled in ``values`` with the training mean (0 after
+standardisation, the frequency of each category), so that they move the linear
+encoder path by nothing; the likelihood ignores them through ``observed``.
+
+The codec also turns the decoder's output back into a table with the training
+columns, order and dtypes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
+# A categorical column with more levels than this gets a warning: its one-hot block
+# dominates the model's width and most levels are seen too rarely to learn.
+MANY_CATEGORIES = 100
+
+
+@dataclass
+class Column:
+    """What the codec knows about one column of the training table."""
+
+    name: Any
+    kind: str
+    dtype: Any
+    categories: np.ndarray | None = None  # discrete kinds: the levels, in order
+    mean: float = 0.0  # continuous: location; discrete: unused
+    scale: float = 1.0
+    low: float = -np.inf  # continuous: the range seen in training
+    high: float = np.inf
+    frequencies: np.ndarray | None = None  # discrete: training frequency per level
+
+
+@dataclass
+class TableCodec:
+    """Encoder of tables to the model's matrix, fitted by ``fit_codec``."""
+
+    columns: list[Column]
+    is_frame: bool
+    standardize: bool
+    # Table positions of the columns in grouped order: continuous, binary, categorical.
+    order: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        kinds = [c.kind for c in self.columns]
+        self.order = np.array(
+            [
+                i
+                for kind in (CONTINUOUS, BINARY, CATEGORICAL)
+                for i, k in enumerate(kinds)
+                if k == kind
+            ],
+            dtype=np.intp,
+        )
+
+    # -- layout -------------------------------------------------------------------
+    def _of(self, kind: str) -> list[int]:
+        return [i for i in self.order if self.columns[i].kind == kind]
+
+    @property
+    def n_continuous(self) -> int:
+        return len(self._of(CONTINUOUS))
+
+    @property
+    def n_binary(self) -> int:
+        return len(self._of(BINARY))
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return [len(self.columns[i].categories) for i in self._of(CATEGORICAL)]
+
+    @property
+    def width(self) -> int:
+        return self.n_continuous + self.n_binary + sum(self.cardinalities)
+
+    @property
+    def all_continuous(self) -> bool:
+        return self.n_continuous == len(self.columns)
+
+    # -- encoding -----------------------------------------------------------------
+    def encode(
+        self, X: Any, handle_unknown: str = "ignore"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (values (n, width) float64, observed (n, n_columns) bool)."""
+        n_rows = _n_rows(X)
+        blocks, observed = [], []
+        cont = self._of(CONTINUOUS)
+        if cont:
+            values = _continuous_block(X, cont, self.columns)
+            seen = ~np.isnan(values)
+            mean = np.array([self.columns[i].mean for i in cont])
+            if self.standardize:
+                scale = np.array([self.columns[i].scale for i in cont])
+                values = (values - mean) / scale
+                mean = np.zeros_like(mean)
+            values = np.where(seen, values, mean)
+            blocks.append(values)
+            observed.append(seen)
+        for kind in (BINARY, CATEGORICAL):
+            for i in self._of(kind):
+                column = self.columns[i]
+                codes = _codes(_column(X, i), column, handle_unknown)
+                seen = codes >= 0
+                if kind == BINARY:
+                    block = np.where(seen, codes, column.frequencies[1])[:, None]
+                else:
+                    block = np.tile(column.frequencies, (n_rows, 1))
+                    rows = np.nonzero(seen)[0]
+                    block[rows] = 0.0
+                    block[rows, codes[rows]] = 1.0
+                blocks.append(block.astype(np.float64))
+                observed.append(seen[:, None])
+        values = np.hstack(blocks) if blocks else np.empty((n_rows, 0))
+        observed = np.hstack(observed) if observed else np.empty((n_rows, 0), bool)
+        return values, observed
+
+    # -- decoding -----------------------------------------------------------------
+    def decode(self, encoded: np.ndarray) -> Any:
+        """Turn encoded rows into a table like the training one.
+
+        Gaussian continuous values are unstandardised and clipped to the range seen
+        in training (a sampled age is never negative, a count never below its
+        minimum); a binary column takes the level whose probability is above 1/2
+        and a categorical one its likeliest level (samples, being 0/1 and one-hot,
+        go through the same rule unchanged).
+        """
+        out: dict[int, Any] = {}
+        position = 0
+        for i in self._of(CONTINUOUS):
+            column = self.columns[i]
+            values = encoded[:, position]
+            if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
+                values = values * column.scale + column.mean
+                values = np.clip(values, column.low, column.high)
+            out[i] = values
+            position += 1
+        for i in self._of(BINARY):
+            out[i] = self.columns[i].categories[
+                (encoded[:, position] > 0.5).astype(int)
+            ]
+            position += 1
+        for i in self._of(CATEGORICAL):
+            column = self.columns[i]
+            n_levels = len(column.categories)
+            block = encoded[:, position : position + n_levels]
+            out[i] = column.categories[np.argmax(block, axis=1)]
+            position += n_levels
+        if self.all_continuous and not self.is_frame:
+            return np.column_stack([out[i] for i in range(len(self.columns))])
+        frame = pd.DataFrame(
+            {c.name: _restore(out[i], c) for i, c in enumerate(self.columns)}
+        )
+        if self.is_frame:
+            return frame
+        return frame.to_numpy()
+
+
+def fit_codec(
+    X: Any,
+    categorical_features: Any,
+    standardize: bool,
+    feature_names: np.ndarray | None,
+) -> TableCodec:
+    """Type the columns of ``X`` and learn what encoding them needs."""
+    is_frame = hasattr(X, "iloc") and hasattr(X, "dtypes")
+    n_columns = X.shape[1]
+    names = list(X.columns) if is_frame else list(range(n_columns))
+    categorical = _categorical_mask(X, categorical_features, is_frame, feature_names)
+    columns = []
+    for i in range(n_columns):
+        series = _column(X, i)
+        label = _label(names[i], is_frame)
+        dtype = series.dtype if is_frame else X.dtype
+        if categorical[i]:
+            columns.append(_fit_discrete(series, names[i], label, dtype, is_frame))
+        else:
+            columns.append(Column(names[i], CONTINUOUS, dtype))
+    codec = TableCodec(columns, is_frame, standardize)
+    cont = codec._of(CONTINUOUS)
+    if cont:
+        values = _continuous_block(X, cont, columns)
+        for j, i in enumerate(cont):
+            seen = values[~np.isnan(values[:, j]), j]
+            if seen.size == 0:
+                raise ValueError(
+                    f"Column {_label(names[i], is_frame)} has no observed values: "
+                    "every entry is missing. Drop it before fitting."
+                )
+            columns[i].mean = float(seen.mean())
+            columns[i].low, columns[i].high = float(seen.min()), float(seen.max())
+            std = float(seen.std())
+            # Constant columns keep scale 1, as in StandardScaler.
+            ok = standardize and std >= 10 * np.finfo(np.float64).eps
+            columns[i].scale = std if ok else 1.0
+    return codec
+
+
+# -- helpers ------------------------------------------------------------------------
+def _n_rows(X: Any) -> int:
+    return X.shape[0]
+
+
+def _label(name: Any, is_frame: bool) -> str:
+    return f"{name!r}" if is_frame else f"{name} (0-based index)"
+
+
+def _column(X: Any, i: int) -> Any:
+    return X.iloc[:, i] if isinstance(X, pd.DataFrame) else X[:, i]
+
+
+def _categorical_mask(
+    X: Any, spec: Any, is_frame: bool, feature_names: np.ndarray | None
+) -> np.ndarray:
+    n_columns = X.shape[1]
+    if spec is None:
+        return np.zeros(n_columns, dtype=bool)
+    if isinstance(spec, str):  # "from_dtype"; other strings are rejected earlier
+        if not is_frame:
+            return np.zeros(n_columns, dtype=bool)
+        return np.array([_is_discrete_dtype(X.iloc[:, i]) for i in range(n_columns)])
+    spec = np.asarray(spec)
+    if spec.ndim != 1:
+        raise ValueError(
+            "categorical_features must be 'from_dtype', None, or a 1-D list of column "
+            f"names, indices or booleans; got an array of shape {spec.shape}."
+        )
+    mask = np.zeros(n_columns, dtype=bool)
+    if spec.size == 0:
+        return mask
+    if spec.dtype.kind == "b":
+        if spec.size != n_columns:
+            raise ValueError(
+                f"categorical_features as a boolean mask must have one entry per "
+                f"column: got {spec.size} entries for {n_columns} columns."
+            )
+        return spec.copy()
+    if spec.dtype.kind in "iu":
+        bad = spec[(spec < 0) | (spec >= n_columns)]
+        if bad.size:
+            raise ValueError(
+                f"categorical_features has indices {bad.tolist()} out of range for "
+                f"{n_columns} columns."
+            )
+        mask[spec] = True
+        return mask
+    if spec.dtype.kind in "OU":
+        if feature_names is None:
+            raise ValueError(
+                "categorical_features names columns, but X has no feature names "
+                "(pass a pandas DataFrame, or give indices or a boolean mask)."
+            )
+        names = list(feature_names)
+        missing = [str(s) for s in spec if s not in names]
+        if missing:
+            raise ValueError(
+                f"categorical_features names columns that X does not have: {missing}. "
+                f"Columns: {names}."
+            )
+        mask[[names.index(s) for s in spec]] = True
+        return mask
+    raise ValueError(
+        "categorical_features must be 'from_dtype', None, or a list of column names, "
+        f"indices or booleans; got {spec!r}."
+    )
+
+
+def _is_discrete_dtype(series: pd.Series) -> bool:
+    dtype = series.dtype
+    if ptypes.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return True
+    if ptypes.is_complex_dtype(dtype):
+        return False  # rejected as a continuous column, with its name
+    if ptypes.is_numeric_dtype(dtype):
+        return False
+    return ptypes.is_string_dtype(dtype) or ptypes.is_object_dtype(dtype)
+
+
+def _unsupported(name: str, what: str) -> ValueError:
+    return ValueError(
+        f"Column {name} has unsupported {what}. VAETransformer takes numeric, "
+        "boolean, categorical and string columns; convert or drop this one."
+    )
+
+
+def _continuous_block(
+    X: Any, positions: list[int], columns: list[Column]
+) -> np.ndarray:
+    """Float64 matrix of the continuous columns at ``positions``; NaN where missing.
+
+    Infinite values raise a ValueError naming the column.
+    """
+    out = _numeric(X, positions, columns)
+    infinite = np.isinf(out).any(axis=0)
+    if infinite.any():
+        j = int(np.argmax(infinite))
+        name = _label(columns[positions[j]].name, isinstance(X, pd.DataFrame))
+        raise ValueError(
+            f"Column {name} contains infinity. Replace infinite values (e.g. with "
+            "NaN, which VAETransformer treats as missing)."
+        )
+    return out
+
+
+def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
+    if not isinstance(X, pd.DataFrame):
+        block = X[:, positions]
+        if block.dtype.kind in "fiub":
+            return block.astype(np.float64)
+        out = np.empty(block.shape)
+        for j, i in enumerate(positions):
+            try:
+                out[:, j] = np.asarray(
+                    [np.nan if v is None else v for v in block[:, j]], dtype=np.float64
+                )
+            except (TypeError, ValueError) as exc:
+                # The TypeError keeps NumPy's wording ("argument must be a string or
+                # a real number"), which scikit-learn's checks look for.
+                raise type(exc)(
+                    f"Column {_label(i, False)} is not numeric: {exc}. Pass the "
+                    "column's index in categorical_features if it holds categories."
+                ) from None
+        return out
+    out = np.empty((X.shape[0], len(positions)))
+    for j, i in enumerate(positions):
+        series = X.iloc[:, i]
+        name = _label(columns[i].name, True)
+        dtype = series.dtype
+        if ptypes.is_complex_dtype(dtype):
+            raise _unsupported(name, f"dtype {dtype} (complex numbers)")
+        if not ptypes.is_numeric_dtype(dtype) or ptypes.is_bool_dtype(dtype):
+            if (
+                isinstance(dtype, pd.CategoricalDtype)
+                or ptypes.is_string_dtype(dtype)
+                or ptypes.is_object_dtype(dtype)
+                or ptypes.is_bool_dtype(dtype)
+            ):
+                converted = pd.to_numeric(series.astype(object), errors="coerce")
+                bad = converted.isna() & series.notna()
+                if bad.any():
+                    raise ValueError(
+                        f"Column {name} is treated as continuous but holds non-numeric "
+                        f"values such as {series[bad].iloc[0]!r}. List it in "
+                        "categorical_features (or leave categorical_features="
+                        "'from_dtype')."
+                    )
+                out[:, j] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+                continue
+            raise _unsupported(name, f"dtype {dtype}")
+        out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def _fit_discrete(
+    series: Any, name: Any, label: str, dtype: Any, is_frame: bool
+) -> Column:
+    values = pd.Series(series) if not is_frame else series
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = np.asarray(values.cat.categories, dtype=object)
+    elif ptypes.is_bool_dtype(values.dtype):
+        categories = np.array([False, True], dtype=object)
+    else:
+        if not (
+            ptypes.is_numeric_dtype(values.dtype)
+            or ptypes.is_string_dtype(values.dtype)
+            or ptypes.is_object_dtype(values.dtype)
+        ):
+            raise _unsupported(label, f"dtype {values.dtype}")
+        observed = values[values.notna()]
+        for v in observed:
+            if not isinstance(v, str | Integral | float | np.generic | bool):
+                raise _unsupported(label, f"values of type {type(v).__name__}")
+        try:
+            categories = np.asarray(sorted(set(observed)), dtype=object)
+        except TypeError:
+            raise ValueError(
+                f"Column {label} mixes values of different types (e.g. strings and "
+                "numbers), which cannot be ordered as categories. Convert it to one "
+                "type first."
+            ) from None
+    if len(categories) == 0:
+        raise ValueError(
+            f"Column {label} has no observed values: every entry is missing. Drop "
+            "it before fitting."
+        )
+    if len(categories) > MANY_CATEGORIES:
+        warnings.warn(
+            f"Column {label} has {len(categories)} categories; its one-hot block "
+            "makes the model wide and most levels are rarely seen. Consider grouping "
+            "rare levels or treating the column as continuous.",
+            UserWarning,
+            stacklevel=5,
+        )
+    kind = BINARY if len(categories) == 2 else CATEGORICAL
+    column = Column(name, kind, dtype, categories=categories)
+    codes = _codes(series, column, "ignore")
+    counts = np.bincount(codes[codes >= 0], minlength=len(categories))
+    column.frequencies = counts / max(counts.sum(), 1)
+    return column
+
+
+def _codes(series: Any, column: Column, handle_unknown: str) -> np.ndarray:
+    """Integer code of each entry: -1 for missing or (ignored) unknown values."""
+    values = pd.Series(series) if not isinstance(series, pd.Series) else series
+    missing = values.isna().to_numpy()
+    lookup = pd.Index(column.categories)
+    codes = lookup.get_indexer(values.astype(object).where(~missing, None))
+    unknown = (codes < 0) & ~missing
+    if unknown.any() and handle_unknown == "error":
+        found = pd.unique(values[unknown].astype(object))[:5]
+        raise ValueError(
+            f"Column {_label(column.name, isinstance(series, pd.Series))} has "
+            f"categories unseen during fit: {list(found)}. Known: "
+            f"{list(column.categories)[:20]}. Use handle_unknown='ignore' to treat "
+            "them as missing values."
+        )
+    return codes.astype(np.intp)
+
+
+def _restore(values: np.ndarray, column: Column) -> Any:
+    """Give decoded values the training column's dtype."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Categorical(values, dtype=dtype)
+    if column.kind != CONTINUOUS:
+        series = pd.Series(values, dtype=object)
+        if ptypes.is_bool_dtype(dtype) or ptypes.is_numeric_dtype(dtype):
+            return series.astype(dtype)
+        if ptypes.is_string_dtype(dtype) and not ptypes.is_object_dtype(dtype):
+            return series.astype(dtype)
+        return series
+    if ptypes.is_integer_dtype(dtype):
+        if isinstance(dtype, np.dtype):  # keep rounded values within the dtype
+            info = np.iinfo(dtype)
+            values = np.clip(values, info.min, info.max)
+        return pd.Series(np.rint(values)).astype(dtype)
+    if ptypes.is_float_dtype(dtype):
+        return pd.Series(values).astype(dtype)
+    return pd.Series(values, dtype=np.float64)

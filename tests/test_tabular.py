@@ -1,0 +1,374 @@
+"""Mixed column types and missing values: DataFrames in, DataFrames out."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from pandas.testing import assert_frame_equal, assert_series_equal
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skvae import VAETransformer
+from skvae._likelihoods import TableLikelihood
+
+FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
+N = 240
+
+
+def make_table(n=N, seed=0):
+    """One column of every supported dtype, driven by a 2-D latent structure."""
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=(n, 2))
+    return pd.DataFrame(
+        {
+            "f64": t[:, 0] + 0.1 * rng.normal(size=n),
+            "f32": (t[:, 1] + 0.1 * rng.normal(size=n)).astype(np.float32),
+            "i64": np.rint(5 + 2 * t[:, 0]).astype(np.int64),
+            "flag": t[:, 1] > 0,
+            "cat": pd.Categorical(
+                np.where(t[:, 0] > 0.5, "hi", np.where(t[:, 0] < -0.5, "lo", "mid")),
+                categories=["lo", "mid", "hi"],
+                ordered=True,
+            ),
+            "obj": pd.Series(np.where(t[:, 1] > 0, "yes", "no"), dtype=object),
+            "text": pd.Series(rng.choice(["a", "b", "c"], n)).astype("str"),
+            "nint": pd.array(np.rint(t[:, 1]).astype(int), dtype="Int64"),
+            "nbool": pd.array(t[:, 0] > 0, dtype="boolean"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def table():
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def fitted_table(table):
+    return VAETransformer(2, **FAST).fit(table)
+
+
+def test_columns_are_typed_from_dtypes(fitted_table, table):
+    assert_array_equal(
+        fitted_table.column_likelihoods_,
+        [
+            "gaussian",
+            "gaussian",
+            "gaussian",
+            "bernoulli",
+            "categorical",
+            "bernoulli",
+            "categorical",
+            "gaussian",
+            "bernoulli",
+        ],
+    )
+    assert_array_equal(
+        fitted_table.is_categorical_, [0, 0, 0, 1, 1, 1, 1, 0, 1]
+    )  # "from_dtype": bool, category, object and string columns are discrete
+    assert list(fitted_table.categories_[4]) == ["lo", "mid", "hi"]
+    assert list(fitted_table.categories_[5]) == ["no", "yes"]
+    assert fitted_table.categories_[0] is None
+    assert_array_equal(fitted_table.feature_names_in_, table.columns)
+
+
+@pytest.mark.parametrize("method", ["inverse_transform", "sample", "sample_mean"])
+def test_every_dtype_round_trips(fitted_table, table, method):
+    if method == "inverse_transform":
+        out = fitted_table.inverse_transform(fitted_table.transform(table))
+    else:
+        out = fitted_table.sample(50, random_state=0, noise=method == "sample")
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(table.columns)
+    assert out.dtypes.to_dict() == table.dtypes.to_dict()
+    assert out["cat"].cat.categories.tolist() == ["lo", "mid", "hi"]
+    assert out["cat"].cat.ordered
+    assert set(out["obj"]) <= {"yes", "no"}
+    assert set(out["text"]) <= {"a", "b", "c"}
+    assert not out.isna().any().any()
+
+
+def test_reconstruction_recovers_structure(table):
+    vae = VAETransformer(2, max_iter=150, hidden_layer_sizes=(32,), random_state=0)
+    rec = vae.fit(table).inverse_transform(vae.transform(table))
+    # Columns driven by the latent structure come back, each in its own kind.
+    assert np.corrcoef(rec["f64"], table["f64"])[0, 1] > 0.9
+    assert (rec["flag"] == table["flag"]).mean() > 0.85
+    assert (rec["obj"] == table["obj"]).mean() > 0.85
+    assert (rec["cat"] == table["cat"]).mean() > 0.7
+    assert np.abs(rec["i64"] - table["i64"]).mean() < 1.0
+
+
+def test_ndarray_in_ndarray_out(table):
+    X = table[["f64", "i64"]].to_numpy(dtype=float)
+    vae = VAETransformer(1, **FAST).fit(X)
+    assert isinstance(vae.inverse_transform(vae.transform(X)), np.ndarray)
+    assert isinstance(vae.sample(3), np.ndarray)
+    # Categorical columns of an array are given by index; levels come back as values.
+    Xc = np.column_stack([X[:, 0], np.rint(X[:, 1] / 3)])
+    vae = VAETransformer(1, categorical_features=[1], **FAST).fit(Xc)
+    assert vae.column_likelihoods_[1] == "categorical"
+    out = vae.sample(20, random_state=0)
+    assert isinstance(out, np.ndarray)
+    assert set(out[:, 1]) <= set(np.unique(Xc[:, 1]))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [["i64", "flag"], [2, 3], [False, False, True, True, False]],
+    ids=["names", "indices", "mask"],
+)
+def test_categorical_features_override(table, spec):
+    numeric = table[["f64", "f32", "i64", "flag", "nint"]]
+    vae = VAETransformer(1, categorical_features=spec, **FAST).fit(numeric)
+    assert_array_equal(vae.is_categorical_, [0, 0, 1, 1, 0])
+    # The integer column is now categorical and keeps its dtype and its values.
+    out = vae.sample(30, random_state=0)
+    assert out["i64"].dtype == np.int64
+    assert set(out["i64"]) <= set(table["i64"])
+    # Category, object and string columns left out of the list must be numeric.
+    with pytest.raises(ValueError, match=r"'cat'.*non-numeric"):
+        VAETransformer(categorical_features=None, **FAST).fit(table)
+
+
+# --- missing values ----------------------------------------------------------------
+
+
+def with_holes(table, fraction=0.2, seed=1):
+    """Remove entries at random: NaN, None and pd.NA as each dtype stores them."""
+    rng = np.random.default_rng(seed)
+    holed = table.copy()
+    for column in holed.columns:
+        rows = rng.random(len(holed)) < fraction
+        if holed[column].dtype == bool:
+            holed[column] = holed[column].astype(object)
+            holed.loc[rows, column] = None
+        elif holed[column].dtype == np.int64:
+            holed[column] = holed[column].astype(float)
+            holed.loc[rows, column] = np.nan
+        else:
+            holed.loc[rows, column] = pd.NA if column.startswith("n") else None
+    return holed
+
+
+def test_missing_values_in_fit_and_transform(table):
+    holed = with_holes(table)
+    assert holed.isna().mean().min() > 0.1
+    vae = VAETransformer(2, **FAST).fit(holed)
+    assert np.all(np.isfinite(vae.loss_curve_))
+    Z = vae.transform(holed)
+    assert np.isfinite(Z).all()
+    assert np.isfinite(vae.score_samples(holed)).all()
+    filled = vae.inverse_transform(Z)
+    assert not filled.isna().any().any()
+    # A model fitted on complete rows accepts rows with holes too.
+    vae_full = VAETransformer(2, **FAST).fit(table)
+    assert np.isfinite(vae_full.transform(holed)).all()
+    assert vae.__sklearn_tags__().input_tags.allow_nan
+
+
+def test_missing_entries_are_masked_out_of_the_likelihood():
+    """The value written in a missing slot cannot change the reconstruction term."""
+    likelihood = TableLikelihood(2, "gaussian", 1, (3,))
+    x = torch.tensor([[0.5, -1.0, 1.0, 0.0, 1.0, 0.0]])
+    out = torch.randn(1, 6)
+    mask = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    per_column = likelihood.log_prob(x, out)
+    assert per_column.shape == (1, 4)
+    x2 = x.clone()
+    x2[0, 1], x2[0, 3:] = 100.0, torch.tensor([0.0, 0.0, 1.0])
+    a = (likelihood.log_prob(x, out) * mask).sum()
+    b = (likelihood.log_prob(x2, out) * mask).sum()
+    assert a == b
+    # Categorical column: log softmax of the logits at the observed level.
+    expected = torch.log_softmax(out[0, 3:], 0)[1]
+    assert_allclose(per_column[0, 3].item(), expected.item(), rtol=1e-6)
+
+
+def test_imputation_beats_the_column_mean():
+    rng = np.random.default_rng(0)
+    n = 600
+    t = rng.normal(size=(n, 2))
+    full = pd.DataFrame(t @ rng.normal(size=(2, 6)) + 0.1 * rng.normal(size=(n, 6)))
+    full.columns = [f"x{i}" for i in range(6)]
+    full["group"] = pd.Categorical(np.where(t[:, 0] > 0, "p", "q"))
+    holed = full.copy()
+    holes = rng.random(full.shape) < 0.2
+    for j, column in enumerate(full.columns):
+        holed.loc[holes[:, j], column] = np.nan
+    vae = VAETransformer(2, max_iter=200, random_state=0).fit(holed)
+    imputed = vae.inverse_transform(vae.transform(holed))
+    numeric = full.columns[:6]
+    gap = holes[:, :6]
+    truth = full[numeric].to_numpy()[gap]
+    rmse_vae = np.sqrt(np.mean((imputed[numeric].to_numpy()[gap] - truth) ** 2))
+    means = holed[numeric].mean().to_numpy()[np.nonzero(gap)[1]]
+    rmse_mean = np.sqrt(np.mean((means - truth) ** 2))
+    assert rmse_vae < 0.5 * rmse_mean
+    cat_gap = holes[:, 6]
+    accuracy = (imputed["group"][cat_gap] == full["group"][cat_gap]).mean()
+    majority = full["group"][~cat_gap].value_counts(normalize=True).max()
+    assert accuracy > majority + 0.2
+
+
+def test_missing_continuous_entries_do_not_count_in_the_score(fitted_table, table):
+    """A row's bound with an entry removed equals the bound over the rest."""
+    rows = table.iloc[:5].copy()
+    full = fitted_table.score_samples(rows)
+    rows["f64"] = np.nan
+    partial = fitted_table.score_samples(rows)
+    assert np.all(partial != full) and np.isfinite(partial).all()
+
+
+# --- unseen categories -------------------------------------------------------------
+
+
+def test_unseen_categories_are_ignored_by_default(fitted_table, table):
+    rows = table.iloc[:4].copy()
+    rows["obj"] = pd.Series(["maybe"] * 4, dtype=object)
+    missing = table.iloc[:4].copy()
+    missing["obj"] = None
+    assert_allclose(fitted_table.transform(rows), fitted_table.transform(missing))
+    assert_allclose(
+        fitted_table.score_samples(rows), fitted_table.score_samples(missing)
+    )
+    strict = clone(fitted_table).set_params(handle_unknown="error").fit(table)
+    with pytest.raises(ValueError, match=r"'obj'.*unseen during fit.*maybe"):
+        strict.transform(rows)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (pd.date_range("2020-01-01", periods=N), "'bad' has unsupported dtype"),
+        (np.ones(N) * (1 + 1j), "'bad' has unsupported dtype complex"),
+        (pd.Series([{"a": 1}] * N), "'bad' has unsupported values of type dict"),
+        (pd.Series([[1, 2]] * N), "'bad' has unsupported values of type list"),
+        (pd.Series(["a", 1] * (N // 2), dtype=object), "'bad' mixes values"),
+        (pd.Series([np.nan] * N), "'bad' has no observed values"),
+        (pd.Series([np.inf] + [0.0] * (N - 1)), "'bad' contains infinity"),
+    ],
+    ids=["datetime", "complex", "dict", "list", "mixed", "all-missing", "inf"],
+)
+def test_unsupported_columns_are_named(table, values, match):
+    bad = table.assign(bad=values)
+    with pytest.raises(ValueError, match=match):
+        VAETransformer(**FAST).fit(bad)
+
+
+def test_many_levels_warn_with_the_column_name(table):
+    wide = table.assign(ident=[f"id{i}" for i in range(N)])
+    with pytest.warns(UserWarning, match="'ident' has 240 categories"):
+        VAETransformer(max_iter=1, hidden_layer_sizes=(8,), random_state=0).fit(wide)
+
+
+def test_renamed_or_reordered_columns_are_rejected(fitted_table, table):
+    with pytest.raises(ValueError, match="feature names should match"):
+        fitted_table.transform(table.rename(columns={"f64": "other"}))
+    with pytest.raises(ValueError, match="feature names should match"):
+        fitted_table.transform(table[table.columns[::-1]])
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        (["nope"], "names columns that X does not have: \\['nope'\\]"),
+        ([True, False], "one entry per column: got 2 entries for 9"),
+        ([12], "indices \\[12\\] out of range for 9 columns"),
+        ([[1, 2]], "1-D list"),
+    ],
+)
+def test_bad_categorical_features_are_explained(table, spec, match):
+    with pytest.raises(ValueError, match=match):
+        VAETransformer(categorical_features=spec, **FAST).fit(table)
+
+
+def test_names_need_a_dataframe_and_strings_need_a_category():
+    X = np.array([["a", 1.0], ["b", 2.0], ["a", 3.0]], dtype=object)
+    with pytest.raises(ValueError, match="no feature names"):
+        VAETransformer(categorical_features=["x"], **FAST).fit(X)
+    with pytest.raises(ValueError, match=r"Column 0 .*not numeric.*categorical"):
+        VAETransformer(**FAST).fit(X)
+    vae = VAETransformer(1, categorical_features=[0], **FAST).fit(X)
+    assert vae.sample(2, random_state=0).dtype == object
+
+
+def test_bernoulli_range_check_ignores_missing_entries():
+    X = np.array([[0.0, 1.0], [np.nan, 0.5], [1.0, 0.2], [0.3, np.nan]])
+    VAETransformer(1, likelihood="bernoulli", **FAST).fit(X)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        VAETransformer(1, likelihood="bernoulli", **FAST).fit(X * 2)
+
+
+# --- scikit-learn integration -------------------------------------------------------
+
+
+def test_pipeline_column_transformer_and_set_output(table):
+    y = table["flag"].to_numpy()
+    features = table.drop(columns=["flag", "nbool"])
+    pipe = make_pipeline(
+        VAETransformer(2, **FAST).set_output(transform="pandas"),
+        StandardScaler(),
+        LogisticRegression(),
+    )
+    assert pipe.fit(features, y).score(features, y) > 0.7
+    ct = ColumnTransformer(
+        [("vae", VAETransformer(2, **FAST), ["f64", "cat", "obj", "text"])],
+        remainder="passthrough",
+    ).set_output(transform="pandas")
+    out = ct.fit_transform(table[["f64", "cat", "obj", "text", "f32"]])
+    assert list(out.columns) == [
+        "vae__vaetransformer0",
+        "vae__vaetransformer1",
+        "remainder__f32",
+    ]
+
+
+def test_clone_pickle_and_grid_search(fitted_table, table):
+    restored = pickle.loads(pickle.dumps(fitted_table))
+    Z = fitted_table.transform(table)
+    assert_allclose(restored.transform(table), Z)
+    assert_frame_equal(restored.inverse_transform(Z), fitted_table.inverse_transform(Z))
+    assert_series_equal(
+        restored.sample(5, random_state=3)["cat"],
+        fitted_table.sample(5, random_state=3)["cat"],
+    )
+    assert not hasattr(clone(fitted_table), "module_")
+    search = GridSearchCV(VAETransformer(**FAST), {"n_components": [1, 2]}, cv=2).fit(
+        with_holes(table)
+    )
+    assert search.best_params_["n_components"] in (1, 2)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_polars_dataframes_are_accepted(table):
+    pl = pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    frame = pl.from_pandas(table[["f64", "i64", "obj"]])
+    vae = VAETransformer(1, **FAST).fit(frame)
+    assert vae.transform(frame).shape == (N, 1)
+    assert vae.column_likelihoods_[2] == "bernoulli"
+
+
+def test_gaussian_samples_stay_within_the_training_range():
+    rng = np.random.default_rng(0)
+    counts = pd.DataFrame(
+        {"visits": rng.poisson(0.5, 300).astype(float), "spend": rng.exponential(1, 300)}
+    )
+    vae = VAETransformer(1, **FAST).fit(counts)
+    samples = vae.sample(2000, random_state=0)
+    for column in counts:
+        assert samples[column].min() >= counts[column].min()
+        assert samples[column].max() <= counts[column].max()
+    # The lower bound is reached: a spike at zero, as in the data.
+    assert (samples["visits"] == 0).mean() > 0.2
