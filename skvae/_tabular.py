@@ -45,6 +45,7 @@ class Column:
     scale: float = 1.0
     low: float = -np.inf  # continuous: the range seen in training
     high: float = np.inf
+    integral: bool = False  # continuous: every training value is a whole number
     frequencies: np.ndarray | None = None  # discrete: training frequency per level
 
 
@@ -132,14 +133,16 @@ class TableCodec:
         return values, observed
 
     # -- decoding -----------------------------------------------------------------
-    def decode(self, encoded: np.ndarray) -> Any:
+    def decode(self, encoded: np.ndarray, samples: bool = False) -> Any:
         """Turn encoded rows into a table like the training one.
 
         Gaussian continuous values are unstandardised and clipped to the range seen
         in training (a sampled age is never negative, a count never below its
         minimum); a binary column takes the level whose probability is above 1/2
         and a categorical one its likeliest level (samples, being 0/1 and one-hot,
-        go through the same rule unchanged).
+        go through the same rule unchanged). With ``samples=True``, columns whose
+        training values are all whole numbers (integers stored as floats, say,
+        because of missing values) get whole-number samples.
         """
         out: dict[int, Any] = {}
         position = 0
@@ -149,6 +152,8 @@ class TableCodec:
             if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
                 values = values * column.scale + column.mean
                 values = np.clip(values, column.low, column.high)
+                if samples and column.integral:
+                    values = np.rint(values)
             out[i] = values
             position += 1
         for i in self._of(BINARY):
@@ -205,6 +210,7 @@ def fit_codec(
                 )
             columns[i].mean = float(seen.mean())
             columns[i].low, columns[i].high = float(seen.min()), float(seen.max())
+            columns[i].integral = bool(np.all(seen == np.round(seen)))
             std = float(seen.std())
             # Constant columns keep scale 1, as in StandardScaler.
             ok = standardize and std >= 10 * np.finfo(np.float64).eps

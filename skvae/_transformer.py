@@ -486,9 +486,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
             Mean of p(x|z) in the units of the training data: the reconstruction
-            for a Gaussian likelihood, probabilities for a Bernoulli one.
+            for a Gaussian likelihood (clipped to each column's training range),
+            probabilities for a Bernoulli one. Fitted on a DataFrame: a DataFrame
+            with the training columns and dtypes, categorical columns taking their
+            likeliest level.
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
@@ -526,9 +529,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             that samples spread like the data. With False, return the decoder mean
             E[x|z]: smoother rows, probabilities for a Bernoulli likelihood.
 
+            Gaussian columns are clipped to their training range; with noise,
+            columns whose training values are all whole numbers get whole-number
+            samples, and integer columns are rounded either way.
+
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_)
+        X_new : ndarray or DataFrame of shape (n_samples, n_features_in_)
             Generated rows in the units of the training data.
         """
         check_is_fitted(self)
@@ -551,7 +558,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             out = self.module_.decode(z)
             likelihood = self.module_.likelihood
             x = likelihood.sample(out, generator) if noise else likelihood.mean(out)
-        return self._to_output(x.cpu().numpy(), np.float64)
+        return self._to_output(x.cpu().numpy(), np.float64, samples=noise)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Evidence lower bound (ELBO) of each row, in nats.
@@ -770,9 +777,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ]
         return self._apply_in_chunks(decode, Z, self._codec.width, width=max(widths))
 
-    def _to_output(self, encoded: np.ndarray, dtype: Any) -> Any:
+    def _to_output(self, encoded: np.ndarray, dtype: Any, samples: bool = False) -> Any:
         """Turn encoded rows into the training table's form and dtypes."""
-        table = self._codec.decode(encoded)
+        table = self._codec.decode(encoded, samples=samples)
         if isinstance(table, np.ndarray) and table.dtype.kind == "f":
             return table.astype(dtype, copy=False)
         return table

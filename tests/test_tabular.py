@@ -363,7 +363,10 @@ def test_polars_dataframes_are_accepted(table):
 def test_gaussian_samples_stay_within_the_training_range():
     rng = np.random.default_rng(0)
     counts = pd.DataFrame(
-        {"visits": rng.poisson(0.5, 300).astype(float), "spend": rng.exponential(1, 300)}
+        {
+            "visits": rng.poisson(0.5, 300).astype(float),
+            "spend": rng.exponential(1, 300),
+        }
     )
     vae = VAETransformer(1, **FAST).fit(counts)
     samples = vae.sample(2000, random_state=0)
@@ -372,3 +375,8 @@ def test_gaussian_samples_stay_within_the_training_range():
         assert samples[column].max() <= counts[column].max()
     # The lower bound is reached: a spike at zero, as in the data.
     assert (samples["visits"] == 0).mean() > 0.2
+    # Whole-number columns (here floats) get whole-number samples; means stay smooth.
+    assert np.all(samples["visits"] == np.round(samples["visits"]))
+    assert not np.all(samples["spend"] == np.round(samples["spend"]))
+    means = vae.sample(50, random_state=0, noise=False)["visits"]
+    assert not np.all(means == np.round(means))
