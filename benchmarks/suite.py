@@ -133,13 +133,15 @@ def reconstruction_error(X_rec, X_test, scale) -> float:
 def iwae(vae: VAETransformer, X: np.ndarray, n_samples: int) -> float:
     """Mean importance-weighted bound in nats per row, in the units of X."""
     generator = torch.Generator().manual_seed(0)
-    X_std = torch.tensor(vae._standardize(X), dtype=torch.float64)
+    values, observed = vae._codec.encode(X)
+    X_std = torch.tensor(values, dtype=torch.float64)
     chunk = max(1, 2**22 // (n_samples * X.shape[1]))
     bounds = [
         iwae_bound(vae.module_, X_std[i : i + chunk], n_samples, generator)
         for i in range(0, X.shape[0], chunk)
     ]
-    return float(torch.cat(bounds).mean()) - vae._log_scale_sum()
+    # Back to the units of X: the Jacobian of the internal standardisation.
+    return float((torch.cat(bounds).numpy() - vae._row_offsets(observed)).mean())
 
 
 def pca_cell(k, X_train, X_test, y_train, y_test, scale):
