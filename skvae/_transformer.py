@@ -690,6 +690,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if _is_polars(X):
             X = X.to_pandas()
         if isinstance(X, pd.DataFrame):
+            if not X.columns.is_unique:
+                repeated = X.columns[X.columns.duplicated()].unique().tolist()
+                raise ValueError(
+                    f"X has repeated column names {repeated}; every column needs a "
+                    "unique name."
+                )
             validate_data(self, X, skip_check_array=True, reset=reset)
             n_rows, n_cols = X.shape
             minimum = 2 if reset else 1

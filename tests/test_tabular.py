@@ -272,6 +272,11 @@ def test_many_levels_warn_with_the_column_name(table):
         VAETransformer(max_iter=1, hidden_layer_sizes=(8,), random_state=0).fit(wide)
 
 
+def test_repeated_column_names_are_rejected(table):
+    with pytest.raises(ValueError, match=r"repeated column names \['f64'\]"):
+        VAETransformer(**FAST).fit(table.rename(columns={"f32": "f64"}))
+
+
 def test_renamed_or_reordered_columns_are_rejected(fitted_table, table):
     with pytest.raises(ValueError, match="feature names should match"):
         fitted_table.transform(table.rename(columns={"f64": "other"}))
