@@ -127,8 +127,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         rule applies to the training loss and the final weights are kept.
 
     validation_fraction : float, default=0.1
-        Fraction of rows held out for early stopping (at least one row). Only used
-        when ``early_stopping=True``.
+        Fraction of rows held out for early stopping (at least one row, and at
+        least one row is left to train on). Only used when ``early_stopping=True``.
 
     n_iter_no_change : int, default=10
         Number of epochs without an improvement of at least ``tol`` before training
@@ -387,7 +387,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         offsets = self._row_offsets(observed)
         offset_train, offset_val = offsets.mean(), None
         if self.early_stopping:
-            n_val = max(1, round(self.validation_fraction * n_samples))
+            # At least one row on each side of the split.
+            n_val = min(
+                max(1, round(self.validation_fraction * n_samples)), n_samples - 1
+            )
             order = torch.randperm(n_samples, generator=generator, device=self.device_)
             X_val, X_train = data[order[:n_val]], data[order[n_val:]]
             if mask is not None:

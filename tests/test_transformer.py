@@ -682,3 +682,12 @@ def test_default_vae_features_beat_standardised_pca_on_digits(k):
     pca = Pipeline([("scale", StandardScaler()), ("pca", PCA(k))])
     vae = VAETransformer(n_components=k, random_state=0)
     assert accuracy(vae) > accuracy(pca) + 0.02
+
+
+@pytest.mark.parametrize("fraction, n_rows", [(0.9, 2), (0.99, 10)])
+def test_validation_split_always_leaves_a_training_row(fraction, n_rows):
+    X = np.random.RandomState(0).normal(size=(n_rows, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae = VAETransformer(1, max_iter=2, validation_fraction=fraction).fit(X)
+    assert vae.n_iter_ == 2 and np.isfinite(vae.loss_curve_).all()
