@@ -18,9 +18,6 @@ from ._model import VAE
 
 logger = logging.getLogger(__name__)
 
-# Mini-batches gathered at once when shuffling (see train_epoch).
-_BATCHES_PER_GATHER = 32
-
 
 @dataclass
 class TrainConfig:
@@ -89,26 +86,19 @@ def train_epoch(
         (n_samples, n_components), generator=generator, device=X.device
     )
     total = torch.zeros((), device=X.device)
-    # Rows are gathered in chunks of batches and sliced into views: one gather per
-    # chunk instead of one per step, with memory bounded by the chunk.
-    chunk = batch_size * _BATCHES_PER_GATHER
-    for chunk_start in range(0, n_samples, chunk):
-        index = order[chunk_start : chunk_start + chunk]
-        X_chunk = X.index_select(0, index)
-        M_chunk = None if M is None else M.index_select(0, index)
-        for start in range(0, index.shape[0], batch_size):
-            rows = slice(start, start + batch_size)
-            batch = X_chunk[rows]  # (B, D)
-            mask = None if M_chunk is None else M_chunk[rows]
-            eps = eps_all[chunk_start + start : chunk_start + start + batch_size]
-            nll, kl = module.loss_terms(batch, eps, mask)
-            kl_row = kl.sum(dim=1)
-            per_row = nll + kl_row
-            loss = per_row.mean() if beta == 1.0 else (nll + beta * kl_row).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += per_row.detach().sum()
+    for start in range(0, n_samples, batch_size):
+        index = order[start : start + batch_size]
+        batch = X.index_select(0, index)  # (B, D)
+        mask = None if M is None else M.index_select(0, index)
+        eps = eps_all[start : start + batch_size]
+        nll, kl = module.loss_terms(batch, eps, mask)
+        kl_row = kl.sum(dim=1)
+        per_row = nll + kl_row
+        loss = per_row.mean() if beta == 1.0 else (nll + beta * kl_row).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += per_row.detach().sum()
     return total
 
 
