@@ -141,7 +141,7 @@ def iwae(vae: VAETransformer, X: np.ndarray, n_samples: int) -> float:
         for i in range(0, X.shape[0], chunk)
     ]
     # Back to the units of X: the Jacobian of the internal standardisation.
-    return float((torch.cat(bounds).numpy() - vae._row_offsets(observed)).mean())
+    return float((torch.cat(bounds).numpy() - vae._codec.log_jacobian(observed)).mean())
 
 
 def pca_cell(k, X_train, X_test, y_train, y_test, scale):

@@ -51,7 +51,7 @@ class Column:
 
 @dataclass
 class TableCodec:
-    """Encoder of tables to the model's matrix, fitted by ``fit_codec``."""
+    """Encoder of tables to the model's matrix, fitted by ``fit_encode``."""
 
     columns: list[Column]
     is_frame: bool
@@ -95,23 +95,47 @@ class TableCodec:
     def all_continuous(self) -> bool:
         return self.n_continuous == len(self.columns)
 
+    def _continuous(self, attr: str) -> np.ndarray:
+        """One attribute of every continuous column, in the model's order."""
+        return np.array([getattr(self.columns[i], attr) for i in self._of(CONTINUOUS)])
+
+    def log_jacobian(self, observed: np.ndarray) -> np.ndarray:
+        """Log-Jacobian of the standardisation of each row's observed entries.
+
+        Subtracting it turns a log-density in standardised units into one in the
+        units of the data.
+        """
+        log_scale = np.log(self._continuous("scale"))
+        return observed[:, : self.n_continuous].astype(np.float64) @ log_scale
+
     # -- encoding -----------------------------------------------------------------
     def encode(
-        self, X: Any, handle_unknown: str = "ignore"
+        self,
+        X: Any,
+        handle_unknown: str = "ignore",
+        continuous: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (values (n, width) float64, observed (n, n_columns) bool)."""
-        n_rows = _n_rows(X)
+        """Return (values (n, width) float64, observed (n, n_columns) bool).
+
+        ``continuous`` is the raw continuous block of ``X`` when the caller has it
+        already (``fit_encode``), so that the columns are not parsed twice.
+        """
+        n_rows = X.shape[0]
         blocks, observed = [], []
         cont = self._of(CONTINUOUS)
         if cont:
-            values = _continuous_block(X, cont, self.columns)
-            seen = ~np.isnan(values)
-            mean = np.array([self.columns[i].mean for i in cont])
+            if continuous is None:
+                continuous = _continuous_block(X, cont, self.columns)
+            seen = ~np.isnan(continuous)
+            fill = self._continuous("mean")
             if self.standardize:
-                scale = np.array([self.columns[i].scale for i in cont])
-                values = (values - mean) / scale
-                mean = np.zeros_like(mean)
-            values = np.where(seen, values, mean)
+                values = continuous - fill  # a new array: the input stays intact
+                values /= self._continuous("scale")
+                fill = 0.0
+            else:
+                values = continuous.copy()
+            if not seen.all():
+                values[~seen] = np.broadcast_to(fill, values.shape)[~seen]
             blocks.append(values)
             observed.append(seen)
         for kind in (BINARY, CATEGORICAL):
@@ -128,9 +152,7 @@ class TableCodec:
                     block[rows, codes[rows]] = 1.0
                 blocks.append(block.astype(np.float64))
                 observed.append(seen[:, None])
-        values = np.hstack(blocks) if blocks else np.empty((n_rows, 0))
-        observed = np.hstack(observed) if observed else np.empty((n_rows, 0), bool)
-        return values, observed
+        return _stack(blocks, n_rows, np.float64), _stack(observed, n_rows, bool)
 
     # -- decoding -----------------------------------------------------------------
     def decode(self, encoded: np.ndarray, samples: bool = False) -> Any:
@@ -145,17 +167,18 @@ class TableCodec:
         because of missing values) get whole-number samples.
         """
         out: dict[int, Any] = {}
-        position = 0
-        for i in self._of(CONTINUOUS):
-            column = self.columns[i]
-            values = encoded[:, position]
-            if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
-                values = values * column.scale + column.mean
-                values = np.clip(values, column.low, column.high)
-                if samples and column.integral:
-                    values = np.rint(values)
-            out[i] = values
-            position += 1
+        cont = self._of(CONTINUOUS)
+        values = encoded[:, : len(cont)]
+        if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
+            values = values * self._continuous("scale") + self._continuous("mean")
+            values = np.clip(values, self._continuous("low"), self._continuous("high"))
+            if samples:
+                integral = self._continuous("integral").astype(bool)
+                values[:, integral] = np.rint(values[:, integral])
+        if self.all_continuous and not self.is_frame:
+            return values
+        out.update(zip(cont, values.T, strict=True))
+        position = len(cont)
         for i in self._of(BINARY):
             out[i] = self.columns[i].categories[
                 (encoded[:, position] > 0.5).astype(int)
@@ -167,8 +190,6 @@ class TableCodec:
             block = encoded[:, position : position + n_levels]
             out[i] = column.categories[np.argmax(block, axis=1)]
             position += n_levels
-        if self.all_continuous and not self.is_frame:
-            return np.column_stack([out[i] for i in range(len(self.columns))])
         frame = pd.DataFrame(
             {c.name: _restore(out[i], c) for i, c in enumerate(self.columns)}
         )
@@ -177,14 +198,17 @@ class TableCodec:
         return frame.to_numpy()
 
 
-def fit_codec(
+def fit_encode(
     X: Any,
     categorical_features: Any,
     standardize: bool,
     feature_names: np.ndarray | None,
-) -> TableCodec:
-    """Type the columns of ``X`` and learn what encoding them needs."""
-    is_frame = hasattr(X, "iloc") and hasattr(X, "dtypes")
+) -> tuple[TableCodec, np.ndarray, np.ndarray]:
+    """Type the columns of ``X``, learn their encoding, and encode ``X``.
+
+    Returns the codec and ``codec.encode(X)``.
+    """
+    is_frame = isinstance(X, pd.DataFrame)
     n_columns = X.shape[1]
     names = list(X.columns) if is_frame else list(range(n_columns))
     categorical = _categorical_mask(X, categorical_features, is_frame, feature_names)
@@ -199,28 +223,39 @@ def fit_codec(
             columns.append(Column(names[i], CONTINUOUS, dtype))
     codec = TableCodec(columns, is_frame, standardize)
     cont = codec._of(CONTINUOUS)
+    values = None
     if cont:
         values = _continuous_block(X, cont, columns)
+        missing = np.isnan(values)
+        if missing.all(axis=0).any():
+            i = cont[int(np.argmax(missing.all(axis=0)))]
+            raise ValueError(
+                f"Column {_label(names[i], is_frame)} has no observed values: "
+                "every entry is missing. Drop it before fitting."
+            )
+        # Column statistics over the observed entries, all columns at once.
+        # (NumPy's nan-functions copy the data: only pay for them when needed.)
+        nan = missing.any()
+        mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
+        std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
+        low = np.nanmin(values, axis=0) if nan else values.min(axis=0)
+        high = np.nanmax(values, axis=0) if nan else values.max(axis=0)
+        integral = np.all((values == np.round(values)) | missing, axis=0)
+        # Constant columns keep scale 1, as in StandardScaler.
+        scale = np.where(standardize & (std >= 10 * np.finfo(np.float64).eps), std, 1.0)
         for j, i in enumerate(cont):
-            seen = values[~np.isnan(values[:, j]), j]
-            if seen.size == 0:
-                raise ValueError(
-                    f"Column {_label(names[i], is_frame)} has no observed values: "
-                    "every entry is missing. Drop it before fitting."
-                )
-            columns[i].mean = float(seen.mean())
-            columns[i].low, columns[i].high = float(seen.min()), float(seen.max())
-            columns[i].integral = bool(np.all(seen == np.round(seen)))
-            std = float(seen.std())
-            # Constant columns keep scale 1, as in StandardScaler.
-            ok = standardize and std >= 10 * np.finfo(np.float64).eps
-            columns[i].scale = std if ok else 1.0
-    return codec
+            columns[i].mean, columns[i].scale = float(mean[j]), float(scale[j])
+            columns[i].low, columns[i].high = float(low[j]), float(high[j])
+            columns[i].integral = bool(integral[j])
+    return (codec, *codec.encode(X, continuous=values))
 
 
 # -- helpers ------------------------------------------------------------------------
-def _n_rows(X: Any) -> int:
-    return X.shape[0]
+def _stack(blocks: list[np.ndarray], n_rows: int, dtype: type) -> np.ndarray:
+    """Side by side; a single block is returned as it is, without a copy."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.hstack(blocks) if blocks else np.empty((n_rows, 0), dtype=dtype)
 
 
 def _label(name: Any, is_frame: bool) -> str:
@@ -326,9 +361,10 @@ def _continuous_block(
 
 def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
     if not isinstance(X, pd.DataFrame):
-        block = X[:, positions]
+        every = len(positions) == X.shape[1]  # all columns, in order: no gather
+        block = X if every else X[:, positions]
         if block.dtype.kind in "fiub":
-            return block.astype(np.float64)
+            return block.astype(np.float64, copy=False)
         out = np.empty(block.shape)
         for j, i in enumerate(positions):
             try:

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
-from ._tabular import BINARY, CONTINUOUS, fit_codec
+from ._tabular import BINARY, CONTINUOUS, fit_encode
 from ._training import TrainConfig, train
 
 # Rows per chunk at inference, scaled down for wide data so that memory stays
@@ -353,13 +353,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         hidden = self._check_hidden_layer_sizes()
         X = self._validate_table(X, reset=True)
-        codec = fit_codec(
+        codec, values, observed = fit_encode(
             X,
             self.categorical_features,
             standardize=self.likelihood == "gaussian",
             feature_names=getattr(self, "feature_names_in_", None),
         )
-        values, observed = codec.encode(X)
         self._codec = codec
         self._check_likelihood_range(values, observed)
         self.device_ = _resolve_device(self.device)
@@ -384,7 +383,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             mask = torch.tensor(observed, dtype=torch.float32).to(self.device_)
 
         X_train, X_val, M_train, M_val = data, None, mask, None
-        offsets = self._row_offsets(observed)
+        offsets = codec.log_jacobian(observed)
         offset_train, offset_val = offsets.mean(), None
         if self.early_stopping:
             # At least one row on each side of the split.
@@ -396,9 +395,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             if mask is not None:
                 M_val, M_train = mask[order[:n_val]], mask[order[n_val:]]
             order_np = order.cpu().numpy()
-            offset_train = (
-                offsets[order_np[n_val:]].mean() if n_val < n_samples else 0.0
-            )
+            offset_train = offsets[order_np[n_val:]].mean()
             offset_val = offsets[order_np[:n_val]].mean()
 
         likelihood = TableLikelihood(
@@ -599,7 +596,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         per_row = self._apply_in_chunks(
             elbo, values, 1, width=_N_SCORE_DRAWS * values.shape[1], mask=mask
         )
-        return per_row[:, 0] - self._row_offsets(observed)
+        return per_row[:, 0] - self._codec.log_jacobian(observed)
 
     def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean ELBO of the rows of ``X``, in nats; higher is better.
@@ -738,17 +735,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"[{seen.min():g}, {seen.max():g}]. Scale the data (e.g. MinMaxScaler) "
                 'or use likelihood="gaussian".'
             )
-
-    def _row_offsets(self, observed: np.ndarray) -> np.ndarray:
-        """Log-Jacobian of the standardisation of each row's observed entries.
-
-        Subtracting it turns a log-density in standardised units into one in the
-        units of ``X``.
-        """
-        codec = self._codec
-        cont = [codec.columns[i] for i in codec.order[: codec.n_continuous]]
-        log_scale = np.log([c.scale for c in cont])
-        return observed[:, : codec.n_continuous].astype(np.float64) @ log_scale
 
     def _apply_in_chunks(
         self,
