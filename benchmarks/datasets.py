@@ -63,6 +63,12 @@ def _mnist():
     )
 
 
+def load_features(name: str, max_rows: int | None = None) -> np.ndarray:
+    """The feature matrix of dataset ``name``, its first ``max_rows`` rows."""
+    X, _ = DATASETS[name][0]()
+    return X[:max_rows]
+
+
 DATASETS: dict[str, tuple[Callable, str]] = {
     "digits": (_sklearn(skdatasets.load_digits), "8x8 digit images, 64 pixels"),
     "breast_cancer": (_sklearn(skdatasets.load_breast_cancer), "30 measurements"),

@@ -30,10 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import DATASETS
+from datasets import load_features
+
+from skvae._model import _mlp
 
 RESULTS = Path(__file__).parent / "results"
 HIDDEN = (256, 128)
@@ -118,12 +121,7 @@ def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
     class Encoder(BaseEncoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(
-                nn.Linear(d, HIDDEN[0]),
-                nn.ReLU(),
-                nn.Linear(HIDDEN[0], HIDDEN[1]),
-                nn.ReLU(),
-            )
+            self.net = _mlp((d, *HIDDEN))  # skvae's own builder: Linear + ReLU
             self.embedding = nn.Linear(HIDDEN[1], k)
             self.log_var = nn.Linear(HIDDEN[1], k)
 
@@ -136,13 +134,7 @@ def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
     class Decoder(BaseDecoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(
-                nn.Linear(k, HIDDEN[1]),
-                nn.ReLU(),
-                nn.Linear(HIDDEN[1], HIDDEN[0]),
-                nn.ReLU(),
-                nn.Linear(HIDDEN[0], d),
-            )
+            self.net = nn.Sequential(_mlp((k, *HIDDEN[::-1])), nn.Linear(HIDDEN[0], d))
 
         def forward(self, z):
             return ModelOutput(reconstruction=self.net(z))
@@ -153,7 +145,7 @@ def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
         def on_epoch_begin(self, training_config, **kwargs):
             clock.tick()
 
-    Xs = ((X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)).astype(np.float32)
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
     config = VAEConfig(input_dim=(d,), latent_dim=k, reconstruction_loss="mse")
     model = VAE(config, encoder=Encoder(), decoder=Decoder())
     with tempfile.TemporaryDirectory() as out:
@@ -213,9 +205,7 @@ def main() -> None:
 
     rows = []
     for name in args.datasets.split(","):
-        X, _ = DATASETS[name][0]()
-        if name == "mnist":
-            X = X[: args.mnist_rows]
+        X = load_features(name, args.mnist_rows if name == "mnist" else None)
         for peer, fn in PEERS.items():
             if peer == "tvae" and X.shape[1] > 100:
                 rows.append(

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import DATASETS
+from datasets import load_features
 
 from skvae._model import VAE, init_weights
 from skvae._training import train_epoch
@@ -64,8 +65,7 @@ def time_gemms(shapes: list[tuple[int, int, int]], repeats: int) -> float:
 
 def measure(name: str, X: np.ndarray, batch: int, epochs: int, k: int) -> dict:
     generator = torch.Generator().manual_seed(0)
-    Xs = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
-    data = torch.tensor(Xs, dtype=torch.float32)
+    data = torch.tensor(StandardScaler().fit_transform(X), dtype=torch.float32)
     with torch.device("meta"):
         module = VAE(X.shape[1], k, (256, 128), "gaussian")
     module = module.to_empty(device="cpu")
@@ -105,9 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for name in args.datasets.split(","):
-        X, _ = DATASETS[name][0]()
-        if name == "mnist":
-            X = X[: args.mnist_rows]
+        X = load_features(name, args.mnist_rows if name == "mnist" else None)
         row = measure(name, X, args.batch_size, args.epochs, args.n_components)
         print(json.dumps(row), flush=True)
         rows.append(row)
