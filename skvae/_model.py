@@ -222,6 +222,24 @@ def init_from_pca(
     module.likelihood.set_variance(noise_variance)
 
 
+def _log_weights(
+    module: VAE, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return log p(x, z_k) - log q(z_k | x) for each draw, and the decoder output.
+
+    z_k = mu(x) + sigma(x) * eps_k, with ``eps`` of shape (K, B, k), or (K, 1, k)
+    to share the draws between rows. Returns log_w (K, B) and the decoder's output
+    (K, B, D). With a ``mask``, p(x, z) is over the observed entries only.
+    """
+    mu, log_var = module.encode(x)  # (B, k)
+    z = module.reparameterize(mu, log_var, eps)  # (K, B, k)
+    out = module.decode(z)  # (K, B, D)
+    log_lik = module.log_lik(x[None], out, mask)  # (K, B)
+    log_prior = -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=2)
+    log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
+    return log_lik + log_prior - log_q, out
+
+
 @torch.no_grad()
 def iwae_bound(
     module: VAE,
@@ -236,14 +254,40 @@ def iwae_bound(
     log (1/K) sum_k p(x, z_k) / q(z_k | x) with z_k ~ q(z | x). It tightens towards
     log p(x) as K grows; K=1 is the ELBO.
     """
-    mu, log_var = module.encode(x)  # (B, k)
-    std = torch.exp(0.5 * log_var)
+    n_components = module.encoder.mu.out_features
     eps = torch.randn(
-        (n_samples, *mu.shape), generator=generator, device=x.device, dtype=x.dtype
+        (n_samples, x.shape[0], n_components),
+        generator=generator,
+        device=x.device,
+        dtype=x.dtype,
     )
-    z = mu + std * eps  # (K, B, k)
-    log_lik = module.log_lik(x[None], module.decode(z), mask)  # (K, B)
-    log_prior = -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=2)
-    log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
-    log_w = log_lik + log_prior - log_q  # (K, B)
+    log_w, _ = _log_weights(module, x, eps, mask)  # (K, B)
     return torch.logsumexp(log_w, dim=0) - math.log(n_samples)
+
+
+@torch.no_grad()
+def impute(
+    module: VAE,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    eps: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Complete encoded rows from their observed entries, (B, D).
+
+    Mattei & Frellsen (2019), "MIWAE": self-normalised importance sampling with the
+    encoder as the proposal. With z_k = mu(x) + sigma(x) * eps_k and weights
+    w_k proportional to p(x_obs | z_k) p(z_k) / q(z_k | x), the conditional mean is
+    E[x | x_obs] ~ sum_k w_k E[x | z_k]. With a ``generator``, draw instead:
+    pick z_k with probability w_k (sampling importance resampling), then
+    x ~ p(x | z_k). ``eps`` (K, k) is shared by every row, so that a row's mean
+    does not depend on the rows around it. Only the entries where ``mask`` is 0
+    are meant to be used; observed entries come back reconstructed.
+    """
+    log_w, out = _log_weights(module, x, eps[:, None, :], mask)  # (K, B), (K, B, D)
+    weights = torch.softmax(log_w, dim=0)
+    if generator is None:
+        return (weights[..., None] * module.likelihood.mean(out)).sum(dim=0)
+    pick = torch.multinomial(weights.T, 1, generator=generator)[:, 0]  # (B,)
+    chosen = out[pick, torch.arange(x.shape[0], device=x.device)]  # (B, D)
+    return module.likelihood.sample(chosen, generator)

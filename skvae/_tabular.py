@@ -197,6 +197,38 @@ class TableCodec:
             return frame
         return frame.to_numpy()
 
+    # -- imputation ---------------------------------------------------------------
+    def fill(
+        self,
+        X: Any,
+        rows: np.ndarray,
+        encoded: np.ndarray,
+        missing: np.ndarray,
+        samples: bool = False,
+    ) -> Any:
+        """Return a copy of ``X`` whose ``missing`` entries are taken from ``encoded``.
+
+        ``missing`` is a boolean mask in table order; ``encoded`` holds one encoded
+        row (as the decoder gives it) for each row of ``X`` listed in ``rows``, the
+        rows with a hole. Observed entries, the index and the column order are
+        kept. A DataFrame's column comes back in its training dtype when every
+        value fits it unchanged (whole numbers in an integer column, known levels
+        in a category column), and in the dtype it came in otherwise. ``samples``
+        is passed to ``decode``.
+        """
+        decoded = self.decode(encoded, samples=samples)
+        if not isinstance(X, pd.DataFrame):
+            out = X.copy()
+            out[rows] = np.where(missing[rows], decoded, X[rows])
+            return out
+        out = X.copy()
+        holes = missing[rows]
+        for j, column in enumerate(self.columns):
+            if holes[:, j].any():
+                fills = decoded.iloc[:, j].to_numpy(dtype=object)[holes[:, j]]
+                out.isetitem(j, _merge(X.iloc[:, j], missing[:, j], fills, column))
+        return out
+
 
 def fit_encode(
     X: Any,
@@ -473,6 +505,36 @@ def _codes(series: Any, column: Column, handle_unknown: str) -> np.ndarray:
             "them as missing values."
         )
     return codes.astype(np.intp)
+
+
+def _merge(series: pd.Series, hole: np.ndarray, fills: np.ndarray, column: Column):
+    """``series`` with the entries at ``hole`` set to ``fills``.
+
+    The training dtype when every value keeps its value in it, else the input's.
+    """
+    dtype = column.dtype
+    if series.dtype == dtype and isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = series.to_numpy(copy=True)  # the common case: no object round trip
+        values[hole] = fills.astype(dtype)
+        return pd.Series(values, index=series.index, name=series.name)
+    values = series.to_numpy(dtype=object, copy=True)
+    values[hole] = fills
+    merged = pd.Series(values, index=series.index, name=series.name)
+    for target in (dtype, series.dtype):
+        if (
+            isinstance(target, pd.CategoricalDtype)
+            and not merged.isin(target.categories).all()
+        ):
+            continue  # a level the dtype lacks, such as an unseen category
+        try:
+            cast = merged.astype(target)
+        except (TypeError, ValueError):
+            continue
+        # Casting may change a value silently (2.5 to 2, "yes" to True, an unknown
+        # level to NaN): keep a dtype only if every value survives it.
+        if not cast.isna().any() and bool(np.all(cast.to_numpy(object) == values)):
+            return cast
+    return merged.infer_objects()
 
 
 def _restore(values: np.ndarray, column: Column) -> Any:

@@ -58,7 +58,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Parameters
     ----------
     n_components : int, default=2
-        Dimension of the latent space, the number of output features.
+        Dimension of the latent space (the number of features ``transform``
+        returns).
 
     hidden_layer_sizes : int or array-like of int, default=(256, 128)
         Widths of the encoder's ReLU hidden layers; the decoder mirrors them in
@@ -209,6 +210,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     See Also
     --------
+    VAEImputer : The same model as an imputer of missing values.
     sklearn.decomposition.PCA : Linear dimensionality reduction; probabilistic PCA
         is the linear special case of this model.
     sklearn.decomposition.FactorAnalysis : Linear Gaussian latent model with a
@@ -226,9 +228,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     reconstruction term, so the model learns from the observed entries only; the
     encoder reads a missing entry as the column's training mean. ``score_samples``
     then bounds the likelihood of a row's observed entries, and
-    ``inverse_transform(transform(X))`` fills every entry, which makes the
-    estimator an imputer: ``X.fillna(vae.inverse_transform(vae.transform(X)))``
-    keeps the observed values and fills the holes.
+    ``inverse_transform(transform(X))`` reconstructs every entry. To fill the
+    holes and keep everything else, use :class:`VAEImputer`, which also conditions
+    on the observed entries more fully than one pass through the encoder's mean.
 
     Fitted on a DataFrame, ``inverse_transform`` and ``sample`` return a DataFrame
     with the same columns and dtypes (integers rounded, categories with the same
@@ -267,9 +269,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     ['gaussian', 'categorical', 'bernoulli']
     >>> [str(dtype) for dtype in vae.sample(2, random_state=0).dtypes]
     ['float64', 'category', 'bool']
-    >>> filled = df.fillna(vae.inverse_transform(vae.transform(df)))
-    >>> int(filled.isna().sum().sum())
-    0
+    >>> vae.inverse_transform(vae.transform(df)).shape
+    (6, 3)
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -352,7 +353,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             The fitted estimator.
         """
         hidden = self._check_hidden_layer_sizes()
-        X = self._validate_table(X, reset=True)
+        X = validate_table(self, X, reset=True)
         codec, values, observed = fit_encode(
             X,
             self.categorical_features,
@@ -467,7 +468,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             other dtypes).
         """
         check_is_fitted(self)
-        X = self._validate_table(X, reset=False)
+        X = validate_table(self, X, reset=False)
         values, _ = self._codec.encode(X, self.handle_unknown)
 
         def encode_mean(x: torch.Tensor, mask: None) -> torch.Tensor:
@@ -491,9 +492,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for a Gaussian likelihood (clipped to each column's training range),
             probabilities for a Bernoulli one. Fitted on a DataFrame: a DataFrame
             with the training columns and dtypes, categorical columns taking their
-            likeliest level.
+            likeliest level, and the index of ``X`` when ``X`` is a DataFrame (as
+            ``transform`` returns with ``set_output(transform="pandas")``).
         """
         check_is_fitted(self)
+        # A DataFrame of latent points (transform's pandas output) names its rows:
+        # the decoded rows keep those labels, so that they align with the data.
+        index = X.index if isinstance(X, pd.DataFrame) else None
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         if Z.shape[1] != self.n_components:
             raise ValueError(
@@ -501,7 +506,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 f"n_components={self.n_components}: inverse_transform expects latent "
                 f"points of shape (n_samples, {self.n_components})."
             )
-        return self._to_output(self._decode_mean(Z), Z.dtype)
+        return self._to_output(self._decode_mean(Z), Z.dtype, index=index)
 
     def sample(
         self,
@@ -579,7 +584,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             ELBO of each row; higher is better.
         """
         check_is_fitted(self)
-        X = self._validate_table(X, reset=False)
+        X = validate_table(self, X, reset=False)
         values, observed = self._codec.encode(X, self.handle_unknown)
         self._check_likelihood_range(values, observed)
         half = torch.randn(
@@ -680,50 +685,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         gain[levels] = 1.0 / p[levels]
         return bias, np.minimum(gain, 10.0)
 
-    def _validate_table(self, X: Any, reset: bool) -> Any:
-        """Check ``X`` and its feature names; return a DataFrame or a 2-D ndarray.
-
-        DataFrames keep their column dtypes, which decide the column types. Other
-        input goes through ``check_array``: numeric arrays become float, object
-        arrays stay object (for categorical columns given by index).
-        """
-        if _is_polars(X):
-            X = X.to_pandas()
-        if isinstance(X, pd.DataFrame):
-            if not X.columns.is_unique:
-                repeated = X.columns[X.columns.duplicated()].unique().tolist()
-                raise ValueError(
-                    f"X has repeated column names {repeated}; every column needs a "
-                    "unique name."
-                )
-            validate_data(self, X, skip_check_array=True, reset=reset)
-            n_rows, n_cols = X.shape
-            minimum = 2 if reset else 1
-            if n_rows < minimum:
-                raise ValueError(
-                    f"Found array with {n_rows} sample(s) (shape={X.shape}) while a "
-                    f"minimum of {minimum} is required by VAETransformer."
-                )
-            if n_cols < 1:
-                raise ValueError(
-                    f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                    "of 1 is required by VAETransformer."
-                )
-            return X
-        X = validate_data(
-            self,
-            X,
-            dtype=None,
-            ensure_all_finite="allow-nan",
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
-        if X.dtype.kind in "fc":
-            return X
-        if X.dtype.kind in "iub":
-            return X.astype(np.float64)
-        return X.astype(object)
-
     def _check_likelihood_range(self, values: np.ndarray, observed: np.ndarray) -> None:
         if self.likelihood != "bernoulli":
             return
@@ -772,11 +733,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ]
         return self._apply_in_chunks(decode, Z, self._codec.width, width=max(widths))
 
-    def _to_output(self, encoded: np.ndarray, dtype: Any, samples: bool = False) -> Any:
+    def _to_output(
+        self,
+        encoded: np.ndarray,
+        dtype: Any,
+        samples: bool = False,
+        index: pd.Index | None = None,
+    ) -> Any:
         """Turn encoded rows into the training table's form and dtypes."""
         table = self._codec.decode(encoded, samples=samples)
         if isinstance(table, np.ndarray) and table.dtype.kind == "f":
             return table.astype(dtype, copy=False)
+        if index is not None and isinstance(table, pd.DataFrame):
+            table.index = index
         return table
 
     def _kl_per_component(self, values: np.ndarray) -> np.ndarray:
@@ -808,6 +777,51 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
         return tags
+
+
+def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
+    """Check ``X`` and its feature names; return a DataFrame or a 2-D ndarray.
+
+    DataFrames keep their column dtypes, which decide the column types. Other
+    input goes through ``check_array``: numeric arrays become float, object
+    arrays stay object (for categorical columns given by index).
+    """
+    if _is_polars(X):
+        X = X.to_pandas()
+    if isinstance(X, pd.DataFrame):
+        if not X.columns.is_unique:
+            repeated = X.columns[X.columns.duplicated()].unique().tolist()
+            raise ValueError(
+                f"X has repeated column names {repeated}; every column needs a "
+                "unique name."
+            )
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        n_rows, n_cols = X.shape
+        minimum = 2 if reset else 1
+        if n_rows < minimum:
+            raise ValueError(
+                f"Found array with {n_rows} sample(s) (shape={X.shape}) while a "
+                f"minimum of {minimum} is required by {type(estimator).__name__}."
+            )
+        if n_cols < 1:
+            raise ValueError(
+                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required by {type(estimator).__name__}."
+            )
+        return X
+    X = validate_data(
+        estimator,
+        X,
+        dtype=None,
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2 if reset else 1,
+        reset=reset,
+    )
+    if X.dtype.kind in "fc":
+        return X
+    if X.dtype.kind in "iub":
+        return X.astype(np.float64)
+    return X.astype(object)
 
 
 def _is_polars(X: Any) -> bool:

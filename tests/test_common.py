@@ -14,12 +14,14 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skvae import VAETransformer
+from skvae import VAEImputer, VAETransformer
 
 # Few epochs keep the checks fast; they test the API, not the fit's quality.
 ESTIMATORS = [
     VAETransformer(max_iter=5, hidden_layer_sizes=(16,)),
     VAETransformer(max_iter=5, hidden_layer_sizes=(16, 8), early_stopping=True),
+    VAEImputer(max_iter=5, hidden_layer_sizes=(16,)),
+    VAEImputer(max_iter=5, hidden_layer_sizes=(16,), add_indicator=True),
 ]
 
 
