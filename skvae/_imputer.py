@@ -8,6 +8,7 @@ weighted conditional mean of ``_model.impute``.
 from __future__ import annotations
 
 import inspect
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.impute import MissingIndicator
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._model import impute
@@ -34,11 +36,10 @@ def _with_vae_parameters(cls: type) -> type:
     description, kept where the parameters are defined.
     """
     shared = inspect.cleandoc(VAETransformer.__doc__)
-    start = shared.index("n_components : int")
+    start = shared.index("hidden_layer_sizes : int")
     end = shared.index("Attributes\n----------")
-    cls.__doc__ = inspect.cleandoc(cls.__doc__).replace(
-        "{vae_parameters}\n", shared[start:end]
-    )
+    doc = inspect.cleandoc(cls.__doc__).replace("{vae_parameters}\n", shared[start:end])
+    cls.__doc__ = doc + "\n"  # closing quotes on a line of their own, as written
     return cls
 
 
@@ -60,6 +61,12 @@ class VAEImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
+    n_components : int or None, default=None
+        Dimension of the latent space. None takes half the number of columns,
+        between 1 and 10: imputing a column from the others needs a latent space
+        wide enough to carry their joint structure (measured on the tables of
+        ``benchmarks/impute.py``, 2 dimensions were too few from 8 columns up).
+
     {vae_parameters}
     sample_posterior : bool, default=False
         Whether to draw each imputation from the model's conditional distribution
@@ -144,13 +151,14 @@ class VAEImputer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         **VAETransformer._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
     }
 
     def __init__(
         self,
-        n_components: int = 2,
+        n_components: int | None = None,
         *,
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
@@ -212,6 +220,8 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         params = {
             name: getattr(self, name) for name in VAETransformer._get_param_names()
         }
+        if self.n_components is None:
+            params["n_components"] = min(max(X.shape[1] // 2, 1), 10)
         self.vae_ = VAETransformer(**params).fit(X)
         self.n_iter_ = self.vae_.n_iter_
         self.indicator_ = None
@@ -316,7 +326,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
             eps_seed = seed
         eps = torch.randn(
-            (_N_IMPUTE_DRAWS, self.n_components),
+            (_N_IMPUTE_DRAWS, vae.n_components),
             generator=torch.Generator().manual_seed(eps_seed),
             dtype=torch.float64,
         ).to(vae.device_)

@@ -310,6 +310,11 @@ def test_parameters_are_the_transformers(fitted):
     params = fitted.get_params()
     assert set(shared) < set(params)
     assert fitted.vae_.get_params() == {k: params[k] for k in shared}
+    # n_components=None: half the columns, between 1 and 10.
+    for n_columns, expected in [(1, 1), (4, 2), (9, 4), (30, 10)]:
+        X = np.random.default_rng(0).normal(size=(40, n_columns))
+        imputer = VAEImputer(**FAST).fit(X)
+        assert imputer.vae_.n_components == expected
     assert fitted.n_iter_ == fitted.vae_.n_iter_
     doc = VAEImputer.__doc__
     assert "hidden_layer_sizes : int or array-like" in doc
