@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving peers docs test lint clean
 
 install: $(STAMP)
 
@@ -51,6 +51,14 @@ mnist: $(BENCH_STAMP)
 
 tabular: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/tabular.py
+
+# VAEImputer against scikit-learn's imputers on four real tables (~15-25 minutes).
+impute: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/impute.py
+
+# Serving latency: transform and a Pipeline, in process and through onnxruntime.
+serving: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/serving.py
 
 # Peer VAEs (pythae, ctgan's TVAE) pin older pandas: they get their own environment,
 # with skvae installed without dependencies, so .venv is never touched.

@@ -1,8 +1,16 @@
 """skvae: variational autoencoders as scikit-learn transformers."""
 
 from ._imputer import VAEImputer
+from ._onnx import register_onnx_converter, to_onnx
+from ._persistence import InconsistentVersionWarning
 from ._transformer import VAETransformer
+from ._version import __version__
 
-__version__ = "0.1.0"
-
-__all__ = ["VAEImputer", "VAETransformer", "__version__"]
+__all__ = [
+    "InconsistentVersionWarning",
+    "VAEImputer",
+    "VAETransformer",
+    "__version__",
+    "register_onnx_converter",
+    "to_onnx",
+]

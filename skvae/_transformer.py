@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -25,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
+from ._persistence import dump_state, load_state
 from ._tabular import BINARY, CONTINUOUS, fit_encode
 from ._training import TrainConfig, train
 
@@ -755,21 +755,12 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self._apply_in_chunks(kl, values, self.n_components).mean(axis=0)
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        module = state.get("module_")
-        if module is not None and self.device_.type != "cpu":
-            # Pickles load on machines without the fitting device.
-            state["module_"] = copy.deepcopy(module).cpu()
-        return state
+        # Plain data only (see _persistence): safe for skops, loadable without
+        # the fitting device, and no larger with more training rows.
+        return dump_state(super().__getstate__())
 
     def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        if "module_" in state:
-            device = self.device_
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")
-            self.device_ = device
-            self.module_ = self.module_.to(device)
+        super().__setstate__(load_state(state, type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,496 @@
+"""ONNX export: VAETransformer as an skl2onnx converter, and the decoder on its own.
+
+``register_onnx_converter`` tells skl2onnx how to convert a fitted
+VAETransformer (its ``transform``: the encoder's posterior mean), so that any
+scikit-learn Pipeline or ColumnTransformer holding one converts as one graph.
+``to_onnx`` registers it and converts. ``decoder=True`` exports
+``inverse_transform`` instead, as a graph from latent points to the decoder mean.
+
+The graph repeats what ``transform`` does before the network: missing numeric
+entries (NaN) read as the training mean, standardisation, and for each categorical
+column a one-hot block in which a missing or unknown level reads as the training
+frequencies. Computation is in float32. skl2onnx, onnx and onnxruntime are an
+optional extra (``pip install "skvae[onnx]"``), imported here only.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._tabular import BINARY, CATEGORICAL, CONTINUOUS, TableCodec
+from ._transformer import VAETransformer
+
+_ALIAS = "SkvaeVAETransformer"
+_MIN_OPSET = 13
+
+
+def _import(name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"ONNX export needs {name.split('.')[0]}, which is not installed. "
+            'Install the extra: pip install "skvae[onnx]".'
+        ) from exc
+
+
+def register_onnx_converter() -> None:
+    """Register VAETransformer's converter with skl2onnx.
+
+    Needed only to call ``skl2onnx.to_onnx`` or ``skl2onnx.convert_sklearn``
+    directly; :func:`skvae.to_onnx` registers it itself. Registering again is
+    harmless.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skl2onnx
+    >>> from skvae import VAETransformer, register_onnx_converter
+    >>> X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    >>> vae = VAETransformer(2, max_iter=3, random_state=0).fit(X)
+    >>> register_onnx_converter()
+    >>> onx = skl2onnx.to_onnx(vae, X)
+    >>> [output.name for output in onx.graph.output]
+    ['variable']
+    """
+    skl2onnx = _import("skl2onnx")
+    skl2onnx.update_registered_converter(
+        VAETransformer, _ALIAS, _shape_calculator, _converter
+    )
+
+
+def to_onnx(
+    model: Any,
+    X: Any = None,
+    *,
+    decoder: bool = False,
+    target_opset: int | None = None,
+    options: dict | None = None,
+) -> Any:
+    """Convert a fitted VAETransformer, or a model that holds one, to ONNX.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted :class:`VAETransformer`, or any fitted scikit-learn model that
+        skl2onnx converts and that contains one, such as
+        ``Pipeline([("vae", vae), ("clf", LogisticRegression())])``.
+
+    X : array-like or DataFrame, default=None
+        A few rows of input, from which skl2onnx names and types the graph's
+        inputs: a numeric array gives one input ``X`` of shape (N, n_features); a
+        DataFrame gives one input per column, of shape (N, 1), named after it
+        (strings for categorical columns). Not used with ``decoder=True``.
+
+    decoder : bool, default=False
+        Export ``inverse_transform`` of a VAETransformer instead: one input
+        ``Z`` of shape (N, n_components), one output ``X`` with the decoder mean
+        in the units of the data. Only for tables without categorical columns.
+
+    target_opset : int or None, default=None
+        ONNX opset to target (at least 13); None takes skl2onnx's latest.
+
+    options : dict or None, default=None
+        Passed to ``skl2onnx.to_onnx``, for instance
+        ``{LogisticRegression: {"zipmap": False}}`` to get probabilities as a
+        tensor.
+
+    Returns
+    -------
+    onx : onnx.ModelProto
+        The ONNX model; ``onx.SerializeToString()`` gives the bytes to save.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime as ort
+    >>> from skvae import VAETransformer, to_onnx
+    >>> X = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    >>> X[0, 1] = np.nan
+    >>> vae = VAETransformer(2, max_iter=3, random_state=0).fit(X)
+    >>> onx = to_onnx(vae, X)
+    >>> session = ort.InferenceSession(onx.SerializeToString())
+    >>> Z = session.run(None, {"X": X})[0]
+    >>> bool(np.allclose(Z, vae.transform(X), atol=1e-5))
+    True
+    """
+    if decoder:
+        return _decoder_model(model, target_opset)
+    skl2onnx = _import("skl2onnx")
+    if X is None:
+        raise ValueError("to_onnx needs X, a few rows of input, to type the graph.")
+    register_onnx_converter()
+    if target_opset is not None and target_opset < _MIN_OPSET:
+        raise ValueError(f"target_opset must be at least {_MIN_OPSET}.")
+    return skl2onnx.to_onnx(model, X, target_opset=target_opset, options=options)
+
+
+# -- skl2onnx's side -----------------------------------------------------------------
+def _shape_calculator(operator: Any) -> None:
+    from skl2onnx.common.data_types import FloatTensorType
+
+    vae = operator.raw_operator
+    n_rows = operator.inputs[0].get_first_dimension()
+    operator.outputs[0].type = FloatTensorType([n_rows, vae.n_components])
+
+
+def _converter(scope: Any, operator: Any, container: Any) -> None:
+    vae = operator.raw_operator
+    check_is_fitted(vae)
+    if container.target_opset < _MIN_OPSET:
+        raise ValueError(
+            f"VAETransformer converts to ONNX opset {_MIN_OPSET} or later, not "
+            f"{container.target_opset}."
+        )
+    graph = _ContainerGraph(scope, container)
+    inputs = [variable.full_name for variable in operator.inputs]
+    kinds = [_input_kind(variable.type) for variable in operator.inputs]
+    x = _encoded(graph, vae._codec, inputs, kinds)
+    mu = _encoder_mean(graph, vae.module_, x)
+    graph.op("Identity", [mu], output=operator.outputs[0].full_name)
+
+
+def _input_kind(onnx_type: Any) -> str:
+    name = type(onnx_type).__name__
+    if name == "StringTensorType":
+        return "string"
+    if name in ("Int64TensorType", "Int32TensorType"):
+        return "int"
+    if name == "BooleanTensorType":
+        return "bool"
+    return "float"
+
+
+class _ContainerGraph:
+    """Adds initializers and nodes to an skl2onnx container."""
+
+    def __init__(self, scope: Any, container: Any) -> None:
+        self.scope, self.container = scope, container
+        self.opset = container.target_opset
+
+    def const(self, hint: str, value: Any) -> str:
+        from onnx import TensorProto
+
+        value = _typed(value)
+        name = self.scope.get_unique_variable_name(hint)
+        proto = {"b": TensorProto.BOOL, "i": TensorProto.INT64}.get(
+            value.dtype.kind, TensorProto.FLOAT
+        )
+        self.container.add_initializer(
+            name, proto, list(value.shape), value.ravel().tolist()
+        )
+        return name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: list[str],
+        output: str | None = None,
+        domain: str = "",
+        **attrs: Any,
+    ) -> str:
+        output = output or self.scope.get_unique_variable_name(op_type.lower())
+        self.container.add_node(
+            op_type,
+            inputs,
+            [output],
+            op_domain=domain,
+            op_version=1 if domain == "ai.onnx.ml" else None,
+            name=self.scope.get_unique_operator_name(op_type),
+            **attrs,
+        )
+        return output
+
+
+class _ListGraph:
+    """Collects initializers and nodes for a graph built with onnx.helper."""
+
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def _name(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, hint: str, value: Any) -> str:
+        from onnx import numpy_helper
+
+        name = self._name(hint)
+        self.initializers.append(numpy_helper.from_array(_typed(value), name))
+        return name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: list[str],
+        output: str | None = None,
+        domain: str = "",
+        **attrs: Any,
+    ) -> str:
+        from onnx import helper
+
+        output = output or self._name(op_type.lower())
+        self.nodes.append(
+            helper.make_node(op_type, inputs, [output], domain=domain, **attrs)
+        )
+        return output
+
+
+def _typed(value: Any) -> np.ndarray:
+    """Booleans stay booleans, integers become int64, the rest float32."""
+    value = np.asarray(value)
+    if value.dtype.kind == "b":
+        return value
+    return value.astype(np.int64 if value.dtype.kind in "iu" else np.float32)
+
+
+# -- the graph ------------------------------------------------------------------------
+_FLOAT = 1  # TensorProto.FLOAT
+_INT64 = 7  # TensorProto.INT64
+
+
+def _encoded(
+    graph: Any,
+    codec: TableCodec,
+    inputs: list[str],
+    kinds: list[str],
+) -> str:
+    """Build the model's input matrix (N, width) in float32, as ``codec.encode``."""
+    n_columns = len(codec.columns)
+    if len(inputs) == 1 and n_columns > 1:
+        if not codec.all_continuous:
+            raise ValueError(
+                "This VAETransformer has categorical columns: convert it from a "
+                "DataFrame, so that each column gets its own input."
+            )
+        if kinds[0] not in ("float", "int"):
+            raise ValueError(f"A numeric input is needed, got a {kinds[0]} tensor.")
+        continuous = graph.op("Cast", inputs, to=_FLOAT)
+        return _continuous(graph, codec, continuous)
+    if len(inputs) != n_columns:
+        raise ValueError(
+            f"This VAETransformer has {n_columns} columns but the graph has "
+            f"{len(inputs)} inputs: pass one input per column (a DataFrame) or one "
+            "matrix."
+        )
+    blocks = []
+    cont = codec._of(CONTINUOUS)
+    if cont:
+        for i in cont:
+            if kinds[i] == "string":
+                raise ValueError(
+                    f"Column {_label(codec, i)} is continuous, but its input holds "
+                    "strings."
+                )
+        parts = [graph.op("Cast", [inputs[i]], to=_FLOAT) for i in cont]
+        joined = parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
+        blocks.append(_continuous(graph, codec, joined))
+    for i in codec._of(BINARY) + codec._of(CATEGORICAL):
+        block = _one_hot(graph, codec, i, inputs[i], kinds[i])
+        if codec.columns[i].kind == BINARY:  # one output: the second level's share
+            block = graph.op(
+                "Slice",
+                [
+                    block,
+                    graph.const("start", [1]),
+                    graph.const("end", [2]),
+                    graph.const("axis", [1]),
+                ],
+            )
+        blocks.append(block)
+    return blocks[0] if len(blocks) == 1 else graph.op("Concat", blocks, axis=1)
+
+
+def _continuous(graph: Any, codec: TableCodec, raw: str) -> str:
+    mean = codec._continuous("mean").astype(np.float32)[None, :]
+    filled = graph.op(
+        "Where",
+        [graph.op("IsNaN", [raw]), graph.const("mean", mean), raw],
+    )
+    if not codec.standardize:
+        return filled
+    scale = codec._continuous("scale").astype(np.float32)[None, :]
+    centred = graph.op("Sub", [filled, graph.const("mean", mean)])
+    return graph.op("Div", [centred, graph.const("scale", scale)])
+
+
+def _one_hot(graph: Any, codec: TableCodec, i: int, name: str, kind: str) -> str:
+    column = codec.columns[i]
+    levels = list(column.categories)
+    label = _label(codec, i)
+    if kind == "string":
+        if not all(isinstance(v, str) for v in levels):
+            raise ValueError(
+                f"Column {label} gets strings, but its levels {levels[:5]} are not."
+            )
+        onehot = graph.op(
+            "OneHotEncoder",
+            [name],
+            domain="ai.onnx.ml",
+            cats_strings=levels,
+            zeros=1,
+        )
+    else:
+        if all(isinstance(v, bool | np.bool_) for v in levels):
+            codes = [int(v) for v in levels]
+        elif all(
+            isinstance(v, Integral | np.integer)
+            or (isinstance(v, float) and v.is_integer())
+            for v in levels
+        ):
+            codes = [int(v) for v in levels]
+        else:
+            raise ValueError(
+                f"Column {label} has levels {levels[:5]}, which ONNX's OneHotEncoder "
+                "cannot match: it takes strings or integers. Give the column "
+                "string levels to export it."
+            )
+        value = name
+        if kind == "float":  # NaN (missing) matches no level
+            sentinel = graph.const("sentinel", np.float32(min(codes) - 1))
+            value = graph.op("Where", [graph.op("IsNaN", [name]), sentinel, name])
+        value = graph.op("Cast", [value], to=_INT64)
+        onehot = graph.op(
+            "OneHotEncoder",
+            [value],
+            domain="ai.onnx.ml",
+            cats_int64s=codes,
+            zeros=1,
+        )
+    n_levels = len(levels)
+    flat = graph.op("Reshape", [onehot, graph.const("shape", [-1, n_levels])])
+    flat = graph.op("Cast", [flat], to=_FLOAT)
+    # Missing and unknown levels match none: read them as the training frequencies.
+    known = graph.op("ReduceSum", [flat, graph.const("axes", [1])], keepdims=1)
+    unknown = graph.op("Sub", [graph.const("one", np.float32(1.0)), known])
+    frequencies = column.frequencies.astype(np.float32)[None, :]
+    share = graph.op("Mul", [unknown, graph.const("frequencies", frequencies)])
+    return graph.op("Add", [flat, share])
+
+
+def _gemm(graph: Any, layer: nn.Linear, x: str) -> str:
+    weight = layer.weight.detach().cpu().numpy().astype(np.float32)
+    bias = layer.bias.detach().cpu().numpy().astype(np.float32)
+    return graph.op(
+        "Gemm",
+        [x, graph.const("weight", weight), graph.const("bias", bias)],
+        transB=1,
+    )
+
+
+def _mlp(graph: Any, layers: nn.Sequential, x: str) -> str:
+    for layer in layers:
+        x = (
+            _gemm(graph, layer, x)
+            if isinstance(layer, nn.Linear)
+            else graph.op("Relu", [x])
+        )
+    return x
+
+
+def _encoder_mean(graph: Any, module: nn.Module, x: str) -> str:
+    encoder = module.encoder
+    linear = _gemm(graph, encoder.linear, x)
+    residual = _gemm(graph, encoder.mu, _mlp(graph, encoder.hidden, x))
+    return graph.op("Add", [linear, residual])
+
+
+def _label(codec: TableCodec, i: int) -> str:
+    name = codec.columns[i].name
+    return f"{name!r}" if codec.is_frame else f"{name} (0-based index)"
+
+
+# -- the decoder ----------------------------------------------------------------------
+def _decoder_model(vae: Any, target_opset: int | None) -> Any:
+    onnx = _import("onnx")
+    from onnx import TensorProto, helper
+
+    if not isinstance(vae, VAETransformer):
+        raise TypeError(
+            "decoder=True exports a VAETransformer's inverse_transform; got "
+            f"{type(vae).__name__}."
+        )
+    check_is_fitted(vae)
+    codec = vae._codec
+    if not codec.all_continuous:
+        names = [c.name for c in codec.columns if c.kind != CONTINUOUS]
+        raise ValueError(
+            "decoder=True exports tables without categorical columns; this "
+            f"VAETransformer has categorical columns {names}. Export the encoder, "
+            "or decode in Python with inverse_transform."
+        )
+    opset = target_opset or _MIN_OPSET
+    if opset < _MIN_OPSET:
+        raise ValueError(f"target_opset must be at least {_MIN_OPSET}.")
+    graph = _ListGraph(opset)
+    decoder = vae.module_.decoder
+    out = graph.op(
+        "Add",
+        [
+            _gemm(graph, decoder.linear, "Z"),
+            _gemm(graph, decoder.out, _mlp(graph, decoder.hidden, "Z")),
+        ],
+    )
+    if codec.standardize:
+        scale = codec._continuous("scale").astype(np.float32)[None, :]
+        mean = codec._continuous("mean").astype(np.float32)[None, :]
+        values = graph.op(
+            "Add",
+            [
+                graph.op("Mul", [out, graph.const("scale", scale)]),
+                graph.const("mean", mean),
+            ],
+        )
+        low = codec._continuous("low").astype(np.float32)[None, :]
+        high = codec._continuous("high").astype(np.float32)[None, :]
+        values = graph.op(
+            "Max",
+            [
+                graph.op("Min", [values, graph.const("high", high)]),
+                graph.const("low", low),
+            ],
+        )
+        integer = np.array(
+            [
+                np.dtype(c.dtype).kind in "iu"
+                if isinstance(c.dtype, np.dtype)
+                else False
+                for c in codec.columns
+            ]
+        )
+        if integer.any():  # as inverse_transform gives integer columns
+            rounded = graph.op("Round", [values])
+            values = graph.op(
+                "Where", [graph.const("integer", integer[None, :]), rounded, values]
+            )
+    else:
+        values = graph.op("Sigmoid", [out])
+    graph.op("Identity", [values], output="X")
+    n_components, width = vae.n_components, codec.width
+    model = helper.make_model(
+        helper.make_graph(
+            graph.nodes,
+            "skvae_decoder",
+            [
+                helper.make_tensor_value_info(
+                    "Z", TensorProto.FLOAT, [None, n_components]
+                )
+            ],
+            [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, width])],
+            graph.initializers,
+        ),
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="skvae",
+    )
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,163 @@
+"""ONNX export, checked by running the graphs with onnxruntime."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skvae import VAETransformer, register_onnx_converter, to_onnx
+
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("skl2onnx")
+
+FAST = dict(max_iter=15, hidden_layer_sizes=(32, 16), random_state=0)
+NO_ZIPMAP = {LogisticRegression: {"zipmap": False}}
+
+
+def run(onx, feeds):
+    session = ort.InferenceSession(
+        onx.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return session.run(None, feeds)
+
+
+@pytest.fixture(scope="module")
+def numeric():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(400, 2))
+    X = np.hstack([t, np.sin(t), t[:, :1] * t[:, 1:]]) @ rng.normal(size=(5, 6))
+    X = (X + 0.1 * rng.normal(size=X.shape)).astype(np.float32)
+    y = (t[:, 0] + t[:, 1] > 0).astype(int)
+    return X[:300], X[300:], y[:300]
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_transform_matches_on_held_out_rows_with_holes(numeric, likelihood):
+    X_train, X_test, _ = numeric
+    if likelihood == "bernoulli":
+        X_train, X_test = 1 / (1 + np.exp(-X_train)), 1 / (1 + np.exp(-X_test))
+    X_test = X_test.copy()
+    X_test[::5, 2] = np.nan
+    vae = VAETransformer(3, likelihood=likelihood, **FAST).fit(X_train)
+    onx = to_onnx(vae, X_train[:5])
+    (Z,) = run(onx, {"X": X_test})
+    assert Z.dtype == np.float32
+    assert_allclose(Z, vae.transform(X_test), atol=1e-5, rtol=0)
+
+
+def test_a_whole_pipeline_gives_the_same_probabilities(numeric):
+    X_train, X_test, y_train = numeric
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("vae", VAETransformer(2, **FAST)),
+            ("clf", LogisticRegression()),
+        ]
+    ).fit(X_train, y_train)
+    onx = to_onnx(pipe, X_train[:5], options=NO_ZIPMAP)
+    labels, probabilities = run(onx, {"X": X_test})
+    assert_allclose(probabilities, pipe.predict_proba(X_test), atol=1e-5, rtol=0)
+    assert (labels == pipe.predict(X_test)).mean() > 0.99
+
+
+def mixed(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    df = pd.DataFrame(
+        {
+            "size": (t + 0.2 * rng.normal(size=n)).astype(np.float32),
+            "weight": (2 * t + 0.2 * rng.normal(size=n)).astype(np.float32),
+            "colour": pd.Series(
+                np.where(t > 0.5, "red", np.where(t < -0.5, "blue", "green"))
+            ),
+            "shiny": pd.Series(np.where(t + rng.normal(size=n) > 0, "yes", "no")),
+        }
+    )
+    return df, (t > 0).astype(int)
+
+
+def feeds_of(df):
+    """One (N, 1) input per column; a missing category as an empty string."""
+    feeds = {}
+    for column in df.columns:
+        values = df[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            feeds[column] = values.fillna("").to_numpy(dtype=str).reshape(-1, 1)
+        else:
+            feeds[column] = values.to_numpy(np.float32).reshape(-1, 1)
+    return feeds
+
+
+def test_dataframes_with_categorical_columns_get_one_input_per_column():
+    df, y = mixed()
+    train, test = df.iloc[:300], df.iloc[300:].copy()
+    test.loc[test.index[::4], "colour"] = None
+    test.loc[test.index[1::4], "size"] = np.nan
+    test.loc[test.index[2], "shiny"] = "unseen"
+    pipe = Pipeline(
+        [("vae", VAETransformer(2, **FAST)), ("clf", LogisticRegression())]
+    ).fit(train, y[:300])
+    onx = to_onnx(pipe, train.iloc[:5], options=NO_ZIPMAP)
+    assert [i.name for i in onx.graph.input] == list(df.columns)
+    _, probabilities = run(onx, feeds_of(test))
+    assert_allclose(probabilities, pipe.predict_proba(test), atol=1e-5, rtol=0)
+    encoder = to_onnx(pipe["vae"], train.iloc[:5])
+    (Z,) = run(encoder, feeds_of(test))
+    assert_allclose(Z, pipe["vae"].transform(test), atol=1e-5, rtol=0)
+
+
+def test_inside_a_column_transformer(numeric):
+    X_train, X_test, y_train = numeric
+    columns = ColumnTransformer(
+        [
+            ("vae", VAETransformer(2, **FAST), [0, 1, 2, 3]),
+            ("rest", "passthrough", [4, 5]),
+        ]
+    )
+    pipe = Pipeline([("features", columns), ("clf", LogisticRegression())])
+    pipe.fit(X_train, y_train)
+    onx = to_onnx(pipe, X_train[:5], options=NO_ZIPMAP)
+    _, probabilities = run(onx, {"X": X_test})
+    assert_allclose(probabilities, pipe.predict_proba(X_test), atol=1e-5, rtol=0)
+
+
+def test_the_decoder_graph_matches_inverse_transform(numeric):
+    X_train, _, _ = numeric
+    frame = pd.DataFrame(X_train, columns=[f"c{i}" for i in range(6)])
+    frame["count"] = np.rint(3 + X_train[:, 0]).astype(np.int64)
+    vae = VAETransformer(3, **FAST).fit(frame)
+    Z = vae.transform(frame.iloc[:50]).astype(np.float32)
+    onx = to_onnx(vae, decoder=True)
+    (decoded,) = run(onx, {"Z": Z})
+    expected = vae.inverse_transform(Z).to_numpy(np.float64)
+    assert_allclose(decoded, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_what_cannot_be_exported_is_a_clear_error():
+    df, _ = mixed()
+    vae = VAETransformer(2, **FAST).fit(df)
+    with pytest.raises(ValueError, match=r"categorical columns \['colour', 'shiny'\]"):
+        to_onnx(vae, decoder=True)
+    with pytest.raises(ValueError, match="each column gets its own input"):
+        to_onnx(vae, np.zeros((2, 4), dtype=np.float32))
+    floats = pd.DataFrame({"x": [0.5, 1.5, 2.5] * 20, "y": np.arange(60.0)})
+    categorical = VAETransformer(1, categorical_features=["x"], **FAST).fit(floats)
+    with pytest.raises(ValueError, match=r"'x' has levels \[0\.5, 1\.5, 2\.5\]"):
+        to_onnx(categorical, floats)
+    with pytest.raises(ValueError, match="needs X"):
+        to_onnx(vae)
+
+
+def test_registration_serves_skl2onnx_users(numeric):
+    import skl2onnx
+
+    X_train, X_test, _ = numeric
+    vae = VAETransformer(2, **FAST).fit(X_train)
+    register_onnx_converter()
+    register_onnx_converter()  # twice is harmless
+    (Z,) = run(skl2onnx.to_onnx(vae, X_train[:2]), {"X": X_test})
+    assert_allclose(Z, vae.transform(X_test), atol=1e-5, rtol=0)
