@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Integral
 from typing import Any
 
@@ -47,6 +48,11 @@ class Column:
     high: float = np.inf
     integral: bool = False  # continuous: every training value is a whole number
     frequencies: np.ndarray | None = None  # discrete: training frequency per level
+
+    @cached_property
+    def lookup(self) -> pd.Index:
+        """The levels as an index, built once: codes are looked up on every call."""
+        return pd.Index(self.categories)
 
 
 @dataclass
@@ -412,8 +418,11 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
                 ) from None
         return out
     out = np.empty((X.shape[0], len(positions)))
-    for j, i in enumerate(positions):
-        series = X.iloc[:, i]
+    # One column selection, then one Series per column: per-column .iloc costs
+    # more than the conversion on the small batches a service sends.
+    for j, (i, (_, series)) in enumerate(
+        zip(positions, X.iloc[:, positions].items(), strict=True)
+    ):
         name = _label(columns[i].name, True)
         dtype = series.dtype
         if ptypes.is_complex_dtype(dtype):
@@ -493,8 +502,10 @@ def _codes(series: Any, column: Column, handle_unknown: str) -> np.ndarray:
     """Integer code of each entry: -1 for missing or (ignored) unknown values."""
     values = pd.Series(series) if not isinstance(series, pd.Series) else series
     missing = values.isna().to_numpy()
-    lookup = pd.Index(column.categories)
-    codes = lookup.get_indexer(values.astype(object).where(~missing, None))
+    objects = values.astype(object)
+    if missing.any():  # NaN, None and pd.NA alike: no level
+        objects = objects.where(~missing, None)
+    codes = column.lookup.get_indexer(objects)
     unknown = (codes < 0) & ~missing
     if unknown.any() and handle_unknown == "error":
         found = pd.unique(values[unknown].astype(object))[:5]
