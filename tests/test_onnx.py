@@ -161,3 +161,13 @@ def test_registration_serves_skl2onnx_users(numeric):
     register_onnx_converter()  # twice is harmless
     (Z,) = run(skl2onnx.to_onnx(vae, X_train[:2]), {"X": X_test})
     assert_allclose(Z, vae.transform(X_test), atol=1e-5, rtol=0)
+
+
+def test_a_missing_extra_says_what_to_install(numeric, monkeypatch):
+    import sys
+
+    X_train, _, _ = numeric
+    vae = VAETransformer(2, **FAST).fit(X_train)
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
+    with pytest.raises(ImportError, match=r'pip install "skvae\[onnx\]"'):
+        to_onnx(vae, X_train)

@@ -93,9 +93,12 @@ def test_round_trips_give_identical_results(fitted, tmp_path, how):
     assert restored.get_params() == vae.get_params()
 
 
-def test_skops_trusts_only_skvae_types_in_a_pipeline(table, tmp_path):
-    X = table.drop(columns="flag")
-    y = table["f64"].to_numpy() > 0
+@pytest.mark.parametrize("kind", ["array", "table"])
+def test_skops_trusts_only_skvae_types_in_a_pipeline(kind, array, table, tmp_path):
+    if kind == "array":
+        X, y = array, array[:, 0] > 0
+    else:
+        X, y = table.drop(columns="flag"), table["f64"].to_numpy() > 0
     pipe = Pipeline(
         [("vae", VAETransformer(2, **FAST)), ("clf", LogisticRegression())]
     ).fit(X, y)
