@@ -31,7 +31,10 @@ print(f"{holed.isna().to_numpy().mean():.0%} of the entries removed")
 
 imputer = VAEImputer(n_components=5, random_state=0)
 filled = imputer.fit_transform(holed)
-print(filled.dtypes.equals(credit.dtypes), filled.index.equals(credit.index))
+# Same index, columns and dtypes as the holed table (whose integer columns became
+# float when their holes were punched), and no hole left.
+print(filled.index.equals(holed.index), filled.dtypes.equals(holed.dtypes))
+print(int(filled.isna().sum().sum()), "missing entries left")
 print(filled.head())
 
 # %%
