@@ -89,8 +89,9 @@ for name, values in errors.items():
 # distribution given the row's observed entries. Fitting with several seeds gives
 # several completed tables whose spread reflects the uncertainty of each guess.
 draws = [
-    VAEImputer(n_components=5, sample_posterior=True, random_state=seed)
-    .fit_transform(holed)["income"]
+    VAEImputer(n_components=5, sample_posterior=True, random_state=seed).fit_transform(
+        holed
+    )["income"]
     for seed in range(5)
 ]
 gap = holes[:, list(credit.columns).index("income")]

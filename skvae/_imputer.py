@@ -334,17 +334,8 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         def complete(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             return impute(vae.module_, x, mask, eps, generator)
 
-        decoder_widths = [
-            layer.out_features
-            for layer in vae.module_.decoder.modules()
-            if isinstance(layer, torch.nn.Linear)
-        ]
         encoded = vae._apply_in_chunks(
-            complete,
-            values,
-            codec.width,
-            width=_N_IMPUTE_DRAWS * max(decoder_widths),
-            mask=observed,
+            complete, values, codec.width, draws=_N_IMPUTE_DRAWS, mask=observed
         )
         return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
 

@@ -28,9 +28,12 @@ from ._persistence import dump_state, load_state
 from ._tabular import BINARY, CONTINUOUS, fit_encode
 from ._training import TrainConfig, train
 
-# Rows per chunk at inference, scaled down for wide data so that memory stays
-# bounded (about 32 MiB of float64 per intermediate array).
-_CHUNK_ELEMENTS = 2**22
+# Inference runs in chunks of rows sized so that the largest intermediate array
+# (rows x noise draws x the widest layer of the network) holds at most this many
+# float64 values: 16 MiB. A forward pass keeps a handful of such arrays alive, so
+# transform, inverse_transform and score_samples stay within about 100 MiB above
+# their input and output, whatever the number of rows.
+_CHUNK_ELEMENTS = 2**21
 # Floor on the Gaussian decoder's variance, in standardised units.
 _MIN_VARIANCE = 1e-3
 # Noise draws per row for the ELBO in ``score_samples``: 16 antithetic pairs.
@@ -599,7 +602,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         mask = None if observed.all() else observed
         per_row = self._apply_in_chunks(
-            elbo, values, 1, width=_N_SCORE_DRAWS * values.shape[1], mask=mask
+            elbo, values, 1, draws=_N_SCORE_DRAWS, mask=mask
         )
         return per_row[:, 0] - self._codec.log_jacobian(observed)
 
@@ -702,13 +705,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         fn: Any,
         X: np.ndarray,
         n_out: int,
-        width: int | None = None,
+        draws: int = 1,
         mask: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Apply ``fn(x, mask)`` to float64 chunks on the model's device, no grad."""
+        """Apply ``fn(x, mask)`` to float64 chunks on the model's device, no grad.
+
+        ``draws`` is the number of noise draws ``fn`` pushes through the network
+        for each row: chunks shrink with it (see ``_CHUNK_ELEMENTS``).
+        """
         n_rows = X.shape[0]
-        width = max(width or X.shape[1], n_out, 1)
-        chunk = max(1, _CHUNK_ELEMENTS // width)
+        chunk = chunk_rows(self.module_, draws, max(X.shape[1], n_out))
         out = np.empty((n_rows, n_out))
         with torch.no_grad():
             for start in range(0, n_rows, chunk):
@@ -726,12 +732,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         def decode(z: torch.Tensor, mask: None) -> torch.Tensor:
             return self.module_.likelihood.mean(self.module_.decode(z))
 
-        widths = [
-            layer.out_features
-            for layer in self.module_.decoder.modules()
-            if isinstance(layer, torch.nn.Linear)
-        ]
-        return self._apply_in_chunks(decode, Z, self._codec.width, width=max(widths))
+        return self._apply_in_chunks(decode, Z, self._codec.width)
 
     def _to_output(
         self,
@@ -813,6 +814,19 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
     if X.dtype.kind in "iub":
         return X.astype(np.float64)
     return X.astype(object)
+
+
+def chunk_rows(module: torch.nn.Module, draws: int = 1, width: int = 1) -> int:
+    """Rows per inference chunk: ``_CHUNK_ELEMENTS`` over draws x widest layer."""
+    widest = max(
+        [width]
+        + [
+            max(layer.in_features, layer.out_features)
+            for layer in module.modules()
+            if isinstance(layer, torch.nn.Linear)
+        ]
+    )
+    return max(1, _CHUNK_ELEMENTS // (draws * widest))
 
 
 def _is_polars(X: Any) -> bool:

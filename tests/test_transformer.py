@@ -691,3 +691,32 @@ def test_validation_split_always_leaves_a_training_row(fraction, n_rows):
         warnings.simplefilter("ignore", ConvergenceWarning)
         vae = VAETransformer(1, max_iter=2, validation_fraction=fraction).fit(X)
     assert vae.n_iter_ == 2 and np.isfinite(vae.loss_curve_).all()
+
+
+# --- bounded memory at inference --------------------------------------------------
+
+
+def test_inference_chunks_are_sized_from_the_widest_layer_and_the_draws(blobs):
+    from skvae._transformer import _CHUNK_ELEMENTS, chunk_rows
+
+    vae = VAETransformer(2, hidden_layer_sizes=(64, 32), max_iter=2).fit(blobs)
+    # The widest layer (64), not the input (6 columns), sizes the chunks.
+    assert chunk_rows(vae.module_) == _CHUNK_ELEMENTS // 64
+    assert chunk_rows(vae.module_, draws=32) == _CHUNK_ELEMENTS // (32 * 64)
+    assert chunk_rows(vae.module_, width=1000) == _CHUNK_ELEMENTS // 1000
+    assert chunk_rows(vae.module_, draws=10**9) == 1
+
+
+def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
+    import skvae._transformer as transformer
+
+    vae = VAETransformer(2, **FAST).fit(blobs)
+    Z = vae.transform(blobs)
+    decoded = vae.inverse_transform(Z)
+    scores = vae.score_samples(blobs)
+    # 2**12 elements: chunks of 4 rows for score_samples' 32 draws, 128 for transform.
+    monkeypatch.setattr(transformer, "_CHUNK_ELEMENTS", 2**12)
+    assert transformer.chunk_rows(vae.module_, draws=32) == 4
+    assert_array_equal(vae.transform(blobs), Z)
+    assert_array_equal(vae.inverse_transform(Z), decoded)
+    assert_array_equal(vae.score_samples(blobs), scores)
