@@ -719,4 +719,5 @@ def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
     assert transformer.chunk_rows(vae.module_, draws=32) == 4
     assert_array_equal(vae.transform(blobs), Z)
     assert_array_equal(vae.inverse_transform(Z), decoded)
-    assert_array_equal(vae.score_samples(blobs), scores)
+    # The mean over draws is a reduction whose rounding follows the chunk's shape.
+    assert_allclose(vae.score_samples(blobs), scores, rtol=1e-13, atol=0)
