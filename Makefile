@@ -42,7 +42,7 @@ demo: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/suite.py --quick
 
 bench: $(BENCH_STAMP)
-	$(BIN)/python benchmarks/suite.py --full
+	$(BIN)/python benchmarks/suite.py --full --save
 	$(BIN)/python benchmarks/throughput.py
 
 # The MNIST experiment: 30 minutes of training, then the K=1000 test bound.

@@ -327,6 +327,12 @@ def main(argv=None) -> list[Cell]:
     parser.add_argument("--datasets", nargs="+", help="run only these datasets")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--save",
+        action="store_true",
+        help="write the results (and the full run's plots) to --out; without it the "
+        "run only prints, so that the committed results stay as they are",
+    )
+    parser.add_argument(
         "--params",
         type=json.loads,
         default={},
@@ -381,7 +387,7 @@ def main(argv=None) -> list[Cell]:
     report = markdown(cells, args.mode, seconds)
     print()
     print(report)
-    if not (args.datasets or args.params):
+    if args.save and not (args.datasets or args.params):
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.mode}.md").write_text(report)
         (args.out / f"{args.mode}.json").write_text(
