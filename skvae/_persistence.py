@@ -8,8 +8,9 @@ that a skops file holds nothing that needs trusting but skvae's own classes, a
 model fitted on a GPU loads on a CPU-only machine, and the size of a saved model
 does not depend on the number of training rows.
 
-No optimizer state is kept: a fitted estimator does not continue training (``fit``
-starts afresh).
+After ``partial_fit``, the optimizer's state (Adam's moment estimates, as arrays)
+and the random generator's state are saved too, so that a loaded model continues
+training where it stopped. ``fit`` keeps no optimizer state: it starts afresh.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch import nn
 
 from ._likelihoods import GaussianLikelihood, TableLikelihood
 from ._model import VAE
+from ._streaming import Stream, new_stream
 from ._tabular import Column, TableCodec
 from ._version import __version__
 
@@ -80,6 +82,8 @@ def dump_state(state: dict[str, Any]) -> dict[str, Any]:
         state["module_"] = _module_to_data(state["module_"])
     if "_codec" in state:
         state["_codec"] = _codec_to_data(state["_codec"])
+    if state.get("_stream") is not None:
+        state["_stream"] = _stream_to_data(state["_stream"])
     if state.get("categories_") is not None:
         state["categories_"] = [
             None if c is None else np.array([_plain(v) for v in c], dtype=object)
@@ -129,6 +133,8 @@ def load_state(state: dict[str, Any], estimator_name: str) -> dict[str, Any]:
         state["module_"] = _module_from_data(
             state["module_"], state.get("device_", torch.device("cpu")), estimator_name
         )
+    if state.get("_stream") is not None:
+        state["_stream"] = _stream_from_data(state["_stream"], state, estimator_name)
     return state
 
 
@@ -283,3 +289,56 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
             )
         )
     return TableCodec(columns, data["is_frame"], data["standardize"])
+
+
+# -- partial_fit's training state -----------------------------------------------------
+def _stream_to_data(stream: Stream) -> dict[str, Any]:
+    saved = stream.optimizer.state_dict()
+    groups = [
+        {k: list(v) if isinstance(v, tuple) else v for k, v in group.items()}
+        for group in saved["param_groups"]
+    ]
+    moments = [
+        {name: value.detach().cpu().numpy().copy() for name, value in entry.items()}
+        for _, entry in sorted(saved["state"].items())
+    ]
+    return {
+        "param_groups": groups,
+        "moments": moments,
+        "generator_device": str(stream.generator.device),
+        "generator_state": stream.generator.get_state().numpy().copy(),
+    }
+
+
+def _stream_from_data(
+    data: dict[str, Any], state: dict[str, Any], estimator_name: str
+) -> Stream:
+    module = state["module_"]
+    device = next(module.parameters()).device
+    generator = torch.Generator(device=device)
+    if data["generator_device"] == str(device):
+        generator.set_state(torch.as_tensor(data["generator_state"]))
+    else:  # another device's generator state does not transfer: a fresh seed
+        generator.manual_seed(int(np.random.SeedSequence().generate_state(1)[0]))
+    stream = new_stream(module, state["learning_rate"], generator)
+    groups = [
+        {k: tuple(v) if k == "betas" else v for k, v in group.items()}
+        for group in data["param_groups"]
+    ]
+    moments = {
+        i: {name: torch.as_tensor(np.asarray(value)) for name, value in entry.items()}
+        for i, entry in enumerate(data["moments"])
+    }
+    try:
+        # Adam casts its state to the parameters' dtype: float32, as in training.
+        module.float()
+        try:
+            stream.optimizer.load_state_dict({"state": moments, "param_groups": groups})
+        finally:
+            module.double()
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(
+            f"The saved {estimator_name}'s optimizer state could not be rebuilt "
+            f"({type(exc).__name__}: {exc}); fit it again."
+        ) from None
+    return stream

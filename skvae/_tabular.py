@@ -120,13 +120,18 @@ class TableCodec:
         X: Any,
         handle_unknown: str = "ignore",
         continuous: np.ndarray | None = None,
+        strict: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return (values (n, width) float64, observed (n, n_columns) bool).
 
         ``continuous`` is the raw continuous block of ``X`` when the caller has it
-        already (``fit_encode``), so that the columns are not parsed twice.
+        already (``fit_encode``), so that the columns are not parsed twice. With
+        ``strict``, a categorical column of text levels that arrives as numbers is
+        an error rather than a column of unknown levels (for training batches).
         """
         n_rows = X.shape[0]
+        if strict:
+            self._check_kinds(X)
         blocks, observed = [], []
         cont = self._of(CONTINUOUS)
         if cont:
@@ -159,6 +164,24 @@ class TableCodec:
                 blocks.append(block.astype(np.float64))
                 observed.append(seen[:, None])
         return _stack(blocks, n_rows, np.float64), _stack(observed, n_rows, bool)
+
+    def _check_kinds(self, X: Any) -> None:
+        if not isinstance(X, pd.DataFrame):
+            return
+        for i in self._of(BINARY) + self._of(CATEGORICAL):
+            column = self.columns[i]
+            series = X.iloc[:, i]
+            text = all(isinstance(v, str) for v in column.categories)
+            numeric = ptypes.is_numeric_dtype(series.dtype) and not (
+                ptypes.is_bool_dtype(series.dtype)
+            )
+            if text and numeric and series.notna().any():
+                raise ValueError(
+                    f"Column {_label(column.name, True)} held the categories "
+                    f"{list(column.categories)[:5]} in the first batch but has dtype "
+                    f"{series.dtype} here: every batch needs the columns and dtypes "
+                    "of the first."
+                )
 
     # -- decoding -----------------------------------------------------------------
     def decode(self, encoded: np.ndarray, samples: bool = False) -> Any:

@@ -68,8 +68,12 @@ def _leaves(value, path="state"):
         yield path, value
 
 
-def test_the_saved_state_is_plain_data(fitted):
-    vae, _ = fitted
+@pytest.mark.parametrize("trained_by", ["fit", "partial_fit"])
+def test_the_saved_state_is_plain_data(fitted, trained_by):
+    vae, X = fitted
+    if trained_by == "partial_fit":  # adds the optimizer's and generator's state
+        vae = VAETransformer(2, **FAST).partial_fit(X)
+        assert "_stream" in vae.__getstate__()
     plain = (str, int, float, bool, type(None), np.ndarray)
     for path, leaf in _leaves(vae.__getstate__()):
         assert isinstance(leaf, plain), f"{path} is a {type(leaf).__name__}"
