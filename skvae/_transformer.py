@@ -22,6 +22,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._dask import dask_aware, is_dask_collection, reject
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._persistence import dump_state, load_state
@@ -858,6 +859,8 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
     input goes through ``check_array``: numeric arrays become float, object
     arrays stay object (for categorical columns given by index).
     """
+    if is_dask_collection(X):
+        reject(estimator)
     if _is_polars(X):
         X = X.to_pandas()
     if isinstance(X, pd.DataFrame):
@@ -894,6 +897,12 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
     if X.dtype.kind in "iub":
         return X.astype(np.float64)
     return X.astype(object)
+
+
+# Dask input goes to _dask before scikit-learn's set_output wrapper sees it.
+for _name in ("transform", "inverse_transform", "score_samples"):
+    setattr(VAETransformer, _name, dask_aware(getattr(VAETransformer, _name)))
+del _name
 
 
 def chunk_rows(module: torch.nn.Module, draws: int = 1, width: int = 1) -> int:

@@ -1,0 +1,113 @@
+"""Dask collections: lazy outputs computed on a real distributed.LocalCluster."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from pandas.testing import assert_frame_equal, assert_series_equal
+
+from skvae import VAETransformer
+
+from .test_tabular import make_table, with_holes
+
+dd = pytest.importorskip("dask.dataframe")
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    # Two worker processes, one thread each: the setting the docs recommend.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # port and resource notices from dask
+        cluster = distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
+        with distributed.Client(cluster) as client:
+            yield client
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def table():
+    return with_holes(make_table(400)).set_axis(pd.RangeIndex(1000, 1400))
+
+
+@pytest.fixture(autouse=True)
+def keep_object_columns():
+    # dask turns object columns into strings by default, which would make the
+    # object column of True/False/None a column of "True"/"False" texts.
+    import dask
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        yield
+
+
+def test_dataframe_methods_stay_lazy_and_match_pandas(client, table):
+    vae = VAETransformer(2, **FAST).fit(table)
+    lazy = dd.from_pandas(table, npartitions=4)
+    Z = vae.transform(lazy)
+    assert isinstance(Z, dd.DataFrame)
+    assert list(Z.columns) == ["vaetransformer0", "vaetransformer1"]
+    computed = Z.compute()
+    assert_allclose(computed.to_numpy(), vae.transform(table))
+    assert computed.index.equals(table.index)
+    decoded = vae.inverse_transform(Z)
+    assert isinstance(decoded, dd.DataFrame)
+    assert decoded.dtypes.equals(table.dtypes)  # meta: the training dtypes
+    expected = vae.inverse_transform(vae.transform(table)).set_axis(table.index)
+    assert_frame_equal(decoded.compute(), expected)
+    scores = vae.score_samples(lazy)
+    assert isinstance(scores, dd.Series)
+    assert_series_equal(
+        scores.compute(),
+        pd.Series(vae.score_samples(table), index=table.index, name="score"),
+        rtol=1e-12,
+    )
+
+
+def test_arrays_and_set_output(client):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 5))
+    vae = VAETransformer(2, **FAST).fit(X)
+    lazy = da.from_array(X, chunks=(70, 2))  # row blocks, split columns
+    Z = vae.transform(lazy)
+    assert isinstance(Z, da.Array) and Z.shape == (300, 2)
+    assert_allclose(Z.compute(), vae.transform(X))
+    assert_allclose(
+        vae.inverse_transform(Z).compute(), vae.inverse_transform(Z.compute())
+    )
+    assert_allclose(vae.score_samples(lazy).compute(), vae.score_samples(X), rtol=1e-12)
+    vae.set_output(transform="pandas")
+    frame = vae.transform(lazy)
+    assert isinstance(frame, dd.DataFrame)
+    assert_allclose(frame.compute().to_numpy(), vae.transform(X).to_numpy())
+
+
+def test_fitting_on_a_dask_collection_explains_what_to_do(table):
+    lazy = dd.from_pandas(table, npartitions=2)
+    with pytest.raises(TypeError, match=r"partial_fit\(part.compute\(\)\)"):
+        VAETransformer(**FAST).fit(lazy)
+    vae = VAETransformer(2, **FAST)
+    for part in lazy.partitions:
+        vae.partial_fit(part.compute())
+    assert vae.n_samples_seen_ == len(table)
+
+
+def test_grid_search_on_the_cluster(client):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.default_rng(0).normal(size=(120, 4))
+    search = GridSearchCV(VAETransformer(**FAST), {"n_components": [1, 2]}, cv=2)
+    with joblib.parallel_config(backend="dask"):
+        search.fit(X)
+    assert search.best_params_["n_components"] in (1, 2)
