@@ -111,3 +111,21 @@ def test_grid_search_on_the_cluster(client):
     with joblib.parallel_config(backend="dask"):
         search.fit(X)
     assert search.best_params_["n_components"] in (1, 2)
+
+
+def test_dask_ml_wrappers_call_partial_fit_and_transform_block_by_block(client):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dask-ml's own import-time notices
+        wrappers = pytest.importorskip("dask_ml.wrappers")
+    X = np.random.default_rng(0).normal(size=(600, 5))
+    lazy = da.from_array(X, chunks=(200, 5))
+    incremental = wrappers.Incremental(VAETransformer(2, **FAST), shuffle_blocks=False)
+    incremental.fit(lazy)
+    vae = incremental.estimator_
+    assert (vae.n_samples_seen_, vae.n_iter_) == (600, 3)  # one call per block
+    streamed = VAETransformer(2, **FAST)
+    for block in np.split(X, 3):
+        streamed.partial_fit(block)
+    assert_allclose(vae.transform(X), streamed.transform(X))
+    post_fit = wrappers.ParallelPostFit(VAETransformer(2, **FAST)).fit(X)
+    assert_allclose(post_fit.transform(lazy).compute(), post_fit.estimator.transform(X))
