@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -31,6 +33,10 @@ class TrainConfig:
     n_iter_no_change: int
     tol: float
     verbose: bool = False
+    # Added to the per-row losses shown with ``verbose``, to give them in the units
+    # of the data (the Jacobian of the standardisation), as ``loss_curve_`` is.
+    offset_train: float = 0.0
+    offset_val: float = 0.0
 
 
 @dataclass
@@ -155,9 +161,16 @@ def train(
             best_loss, best_state = initial, _snapshot(module)
             result.best_validation_loss = initial
     stalled = 0
+    # No time estimate: early stopping usually ends training long before max_iter.
     progress = tqdm(
-        range(config.max_iter), disable=not config.verbose, unit="epoch", leave=False
+        range(config.max_iter),
+        disable=not config.verbose,
+        unit="epoch",
+        bar_format="{desc}epoch {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+        desc="VAE ",
     )
+    rows_per_epoch = n_train
+    started = time.perf_counter()
     epoch = 0
     try:
         for epoch in progress:
@@ -181,7 +194,13 @@ def train(
             else:
                 monitored = train_loss
             last_good_state = _snapshot(module)
-            progress.set_postfix(loss=f"{train_loss:.4g}")
+            if config.verbose:
+                postfix = {"loss": f"{train_loss + config.offset_train:.4g}"}
+                if X_val is not None:
+                    postfix["val"] = f"{monitored + config.offset_val:.4g}"
+                rate = rows_per_epoch * (epoch + 1) / (time.perf_counter() - started)
+                postfix["rows/s"] = f"{rate:.3g}"
+                progress.set_postfix(postfix, refresh=False)
             # The objective changes while the KL weight ramps up: judge progress only
             # once it is final.
             if epoch + 1 < config.kl_warmup:
@@ -196,15 +215,22 @@ def train(
             best_loss = min(best_loss, monitored)
             if stalled >= config.n_iter_no_change:
                 result.converged = True
-                logger.info(
-                    "Stopping at epoch %d: the %s loss has not improved by tol=%g "
-                    "for %d epochs.",
-                    epoch + 1,
-                    "validation" if X_val is not None else "training",
-                    config.tol,
-                    config.n_iter_no_change,
+                _report(
+                    config,
+                    f"Stopped at epoch {epoch + 1}: the "
+                    f"{'validation' if X_val is not None else 'training'} loss has "
+                    f"not improved by tol={config.tol:g} for {config.n_iter_no_change} "
+                    "epochs"
+                    + (
+                        f"; best validation loss {best_loss + config.offset_val:.4g}."
+                        if X_val is not None
+                        else "."
+                    ),
                 )
                 break
+        else:
+            if config.max_iter:
+                _report(config, f"Stopped at max_iter={config.max_iter} epochs.")
     except KeyboardInterrupt:
         if last_good_state is None:  # nothing finished: nothing to keep
             raise
@@ -222,6 +248,13 @@ def train(
     if best_state is not None and (X_val is not None or result.interrupted):
         module.load_state_dict(best_state)
     return result
+
+
+def _report(config: TrainConfig, message: str) -> None:
+    """Log why training stopped, and print it under the progress bar if verbose."""
+    logger.info(message)
+    if config.verbose:
+        tqdm.write(message, file=sys.stderr)
 
 
 def _handle_non_finite(

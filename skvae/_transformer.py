@@ -397,6 +397,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             verbose=bool(self.verbose),
+            offset_train=float(offset_train),
+            offset_val=0.0 if offset_val is None else float(offset_val),
         )
         result = train(module, X_train, X_val, config, generator, M_train, M_val)
 

@@ -468,11 +468,17 @@ def test_keyboard_interrupt_in_first_epoch_propagates(blobs, monkeypatch):
 
 def test_verbose_shows_progress_and_logs_the_stop(blobs, capsys, caplog):
     with caplog.at_level("INFO", logger="skvae"):
-        VAETransformer(
+        vae = VAETransformer(
             2, max_iter=50, tol=10.0, n_iter_no_change=2, verbose=1, random_state=0
         ).fit(blobs)
-    assert "epoch" in capsys.readouterr().err
-    assert any("Stopping at epoch" in r.message for r in caplog.records)
+    shown = capsys.readouterr().err
+    assert "epoch" in shown and "rows/s" in shown
+    # Losses in the units of the data, as loss_curve_ and validation_scores_ are.
+    assert f"loss={vae.loss_curve_[-1]:.4g}" in shown
+    assert f"val={-vae.validation_scores_[-1]:.4g}" in shown
+    # The stop reason reaches the screen without any logging set-up, and the log.
+    assert "Stopped at epoch" in shown
+    assert any("Stopped at epoch" in r.message for r in caplog.records)
 
 
 def test_quiet_by_default(blobs, capsys):
