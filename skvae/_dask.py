@@ -11,6 +11,7 @@ imported here only, and only for input that already is a dask collection.
 from __future__ import annotations
 
 import functools
+import threading
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,14 +26,23 @@ def is_dask_collection(X: Any) -> bool:
 
 
 def reject(estimator: Any) -> None:
-    """Raise the error that says what takes a dask collection, and how to train."""
+    """Raise the error that says what takes a dask collection, and what to do."""
+    name = type(estimator).__name__
+    if hasattr(estimator, "partial_fit"):
+        advice = (
+            "To train, pass the partitions one at a time: `for part in "
+            "X.partitions: vae.partial_fit(part.compute())` (for a dask Array, "
+            "`X.blocks`), the first one a representative sample. transform, "
+            "inverse_transform and score_samples take dask collections and stay lazy."
+        )
+    else:
+        advice = (
+            "Fit it on a representative sample computed into memory, then apply it "
+            "partition by partition: `X.map_partitions(estimator.transform)`."
+        )
     raise TypeError(
-        f"{type(estimator).__name__} cannot take a dask collection here: it would "
-        "load the whole collection into this process. VAETransformer's transform, "
-        "inverse_transform and score_samples take dask collections and stay lazy. "
-        "To train, pass the partitions one at a time: `for part in X.partitions: "
-        "vae.partial_fit(part.compute())` (for a dask Array, `X.blocks`), the first "
-        "one a representative sample."
+        f"{name} cannot take a dask collection here: it would load the whole "
+        f"collection into this process. {advice}"
     )
 
 
@@ -53,14 +63,29 @@ def dask_aware(method: Any) -> Any:
     return wrapper
 
 
+# torch's thread count is process-wide, and dask's threaded scheduler runs
+# partitions side by side: the first partition in saves the count, the last one
+# out restores it.
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
 @contextmanager
 def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
     try:
         yield
     finally:
-        torch.set_num_threads(previous)
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
 
 
 def _run(part: Any, method: Any, wrap: Any) -> Any:

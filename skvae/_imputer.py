@@ -320,19 +320,27 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         subset = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
         values, observed = codec.encode(subset, self.handle_unknown)
         generator = None
-        eps_seed = 0  # the mean's draws are fixed: a row's value is reproducible
         if self.sample_posterior:
             seed = _seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
-            eps_seed = seed
+        # The mean's draws are fixed and shared: a row's value is reproducible and
+        # does not depend on the rows around it.
         eps = torch.randn(
             (_N_IMPUTE_DRAWS, vae.n_components),
-            generator=torch.Generator().manual_seed(eps_seed),
+            generator=torch.Generator().manual_seed(0),
             dtype=torch.float64,
         ).to(vae.device_)
 
         def complete(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return impute(vae.module_, x, mask, eps, generator)
+            draws = eps
+            if generator is not None:  # multiple imputation: each row its own draws
+                draws = torch.randn(
+                    (_N_IMPUTE_DRAWS, x.shape[0], vae.n_components),
+                    generator=generator,
+                    device=x.device,
+                    dtype=x.dtype,
+                )
+            return impute(vae.module_, x, mask, draws, generator)
 
         encoded = vae._apply_in_chunks(
             complete, values, codec.width, draws=_N_IMPUTE_DRAWS, mask=observed

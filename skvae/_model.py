@@ -280,11 +280,14 @@ def impute(
     w_k proportional to p(x_obs | z_k) p(z_k) / q(z_k | x), the conditional mean is
     E[x | x_obs] ~ sum_k w_k E[x | z_k]. With a ``generator``, draw instead:
     pick z_k with probability w_k (sampling importance resampling), then
-    x ~ p(x | z_k). ``eps`` (K, k) is shared by every row, so that a row's mean
-    does not depend on the rows around it. Only the entries where ``mask`` is 0
-    are meant to be used; observed entries come back reconstructed.
+    x ~ p(x | z_k). ``eps`` of shape (K, k) is shared by every row, so that a
+    row's mean does not depend on the rows around it; (K, B, k) gives each row its
+    own draws. Only the entries where ``mask`` is 0 are meant to be used; observed
+    entries come back reconstructed.
     """
-    log_w, out = _log_weights(module, x, eps[:, None, :], mask)  # (K, B), (K, B, D)
+    if eps.dim() == 2:  # (K, k): the same draws for every row
+        eps = eps[:, None, :]
+    log_w, out = _log_weights(module, x, eps, mask)  # (K, B), (K, B, D)
     weights = torch.softmax(log_w, dim=0)
     if generator is None:
         return (weights[..., None] * module.likelihood.mean(out)).sum(dim=0)

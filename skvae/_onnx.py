@@ -19,6 +19,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
@@ -461,12 +462,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
             ],
         )
         integer = np.array(
-            [
-                np.dtype(c.dtype).kind in "iu"
-                if isinstance(c.dtype, np.dtype)
-                else False
-                for c in codec.columns
-            ]
+            [pd.api.types.is_integer_dtype(c.dtype) for c in codec.columns]
         )
         if integer.any():  # as inverse_transform gives integer columns
             rounded = graph.op("Round", [values])

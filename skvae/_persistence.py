@@ -75,9 +75,10 @@ class InconsistentVersionWarning(UserWarning):
 def dump_state(state: dict[str, Any]) -> dict[str, Any]:
     """Turn an estimator's ``__dict__`` into plain data (a new dict)."""
     state = dict(state, _skvae_version=__version__, _skvae_state_format=STATE_FORMAT)
-    for key in ("device", "device_"):
-        if isinstance(state.get(key), torch.device):
-            state[key] = str(state[key])
+    if isinstance(state.get("device_"), torch.device):
+        state["device_"] = str(state["device_"])
+    if isinstance(state.get("device"), torch.device):  # a parameter: kept as given
+        state["device"] = {"torch.device": str(state["device"])}
     if "module_" in state:
         state["module_"] = _module_to_data(state["module_"])
     if "_codec" in state:
@@ -122,13 +123,25 @@ def load_state(state: dict[str, Any], estimator_name: str) -> dict[str, Any]:
             ),
             stacklevel=3,
         )
+    if isinstance(state.get("device"), dict):
+        state["device"] = torch.device(state["device"]["torch.device"])
     if "device_" in state:
         device = torch.device(state["device_"])
-        if device.type == "cuda" and not torch.cuda.is_available():
-            device = torch.device("cpu")  # fitted on a GPU, loaded without one
+        if device.type == "cuda" and (
+            not torch.cuda.is_available()
+            or (device.index or 0) >= torch.cuda.device_count()
+        ):
+            device = torch.device("cpu")  # fitted on a GPU this machine lacks
         state["device_"] = device
     if "_codec" in state:
-        state["_codec"] = _codec_from_data(state["_codec"])
+        try:
+            state["_codec"] = _codec_from_data(state["_codec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"The saved {estimator_name}'s column encoding could not be rebuilt "
+                f"({type(exc).__name__}: {exc}). Load it with the pandas version it "
+                "was saved with, or refit it."
+            ) from None
     if "module_" in state:
         state["module_"] = _module_from_data(
             state["module_"], state.get("device_", torch.device("cpu")), estimator_name
@@ -235,8 +248,12 @@ def _dtype_from_data(data: dict[str, Any]) -> Any:
         categories = pd.Index(data["categories"], dtype=data["categories_dtype"])
         return pd.CategoricalDtype(categories, ordered=data["ordered"])
     if kind == "string":
-        na_value = np.nan if data["na_value"] == "nan" else pd.NA
-        return pd.StringDtype(data["storage"], na_value=na_value)
+        storage = data["storage"]
+        if storage == "pyarrow_numpy":  # pandas 2.1-2.2's name for it
+            storage = "pyarrow"
+        if data["na_value"] == "nan" or storage != data["storage"]:
+            return pd.StringDtype(storage, na_value=np.nan)  # pandas >= 2.3
+        return pd.StringDtype(storage)
     if kind == "numpy":
         return np.dtype(data["name"])
     return pd.api.types.pandas_dtype(data["name"])

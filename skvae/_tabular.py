@@ -166,21 +166,33 @@ class TableCodec:
         return _stack(blocks, n_rows, np.float64), _stack(observed, n_rows, bool)
 
     def _check_kinds(self, X: Any) -> None:
+        """Reject categorical columns whose values are not of their levels' kind.
+
+        Text for numbers or flags, or numbers for text: every entry would
+        silently read as an unknown level.
+        """
         if not isinstance(X, pd.DataFrame):
             return
         for i in self._of(BINARY) + self._of(CATEGORICAL):
             column = self.columns[i]
             series = X.iloc[:, i]
-            text = all(isinstance(v, str) for v in column.categories)
-            numeric = ptypes.is_numeric_dtype(series.dtype) and not (
-                ptypes.is_bool_dtype(series.dtype)
+            seen = series[series.notna()]
+            if seen.empty:
+                continue
+            text_levels = all(isinstance(v, str) for v in column.categories)
+            dtype = series.dtype
+            numbers = ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype)
+            texts = ptypes.is_string_dtype(dtype) and not isinstance(
+                dtype, pd.CategoricalDtype
             )
-            if text and numeric and series.notna().any():
+            if texts and ptypes.is_object_dtype(dtype):
+                texts = all(isinstance(v, str) for v in seen)
+            if (text_levels and numbers) or (not text_levels and texts):
                 raise ValueError(
-                    f"Column {_label(column.name, True)} held the categories "
-                    f"{list(column.categories)[:5]} in the first batch but has dtype "
-                    f"{series.dtype} here: every batch needs the columns and dtypes "
-                    "of the first."
+                    f"Column {_label(column.name, True)} had the levels "
+                    f"{list(column.categories)[:5]} in training but holds "
+                    f"{'numbers' if numbers else 'text'} (dtype {dtype}) here: every "
+                    "batch needs the columns and dtypes the model was trained on."
                 )
 
     # -- decoding -----------------------------------------------------------------

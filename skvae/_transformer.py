@@ -194,7 +194,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Device the model lives on.
 
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by ``fit``, plus one for each ``partial_fit`` call.
+
+    n_samples_seen_ : int
+        Number of rows trained on: those passed to ``fit``, plus those of every
+        ``partial_fit`` call since.
 
     loss_curve_ : list of float
         Training negative ELBO per epoch, in nats per row, in the units of ``X``
@@ -202,11 +206,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     validation_scores_ : list of float or None
         Validation ELBO per epoch, in nats per row, in the units of ``X`` (higher is
-        better). None unless ``early_stopping=True``.
+        better). None unless ``early_stopping=True``, and after ``partial_fit``,
+        which holds out no rows.
 
     best_validation_score_ : float or None
         Validation ELBO of the weights kept: the best epoch's, or the starting
-        point's when no epoch beat it. None unless ``early_stopping=True``.
+        point's when no epoch beat it. None unless ``early_stopping=True``, and
+        after ``partial_fit``.
 
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL divergence of each latent dimension from the prior on the training

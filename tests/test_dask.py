@@ -129,3 +129,15 @@ def test_dask_ml_wrappers_call_partial_fit_and_transform_block_by_block(client):
     assert_allclose(vae.transform(X), streamed.transform(X))
     post_fit = wrappers.ParallelPostFit(VAETransformer(2, **FAST)).fit(X)
     assert_allclose(post_fit.transform(lazy).compute(), post_fit.estimator.transform(X))
+
+
+def test_the_local_scheduler_leaves_torch_threads_as_they_were(table):
+    import dask
+    import torch
+
+    vae = VAETransformer(2, **FAST).fit(table)
+    before = torch.get_num_threads()
+    lazy = dd.from_pandas(table, npartitions=8)
+    with dask.config.set(scheduler="threads", num_workers=4):
+        vae.transform(lazy).compute()
+    assert torch.get_num_threads() == before

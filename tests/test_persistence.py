@@ -182,4 +182,5 @@ def test_an_unfitted_estimator_round_trips():
     vae = VAETransformer(3, device=torch.device("cpu"))
     restored = pickle.loads(pickle.dumps(vae))
     assert restored.get_params()["n_components"] == 3
-    assert restored.device == "cpu"
+    assert restored.device == torch.device("cpu")  # the parameter as it was given
+    assert isinstance(restored.device, torch.device)

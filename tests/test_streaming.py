@@ -96,8 +96,12 @@ def test_later_batches_need_the_first_batchs_columns():
         vae.partial_fit(table.drop(columns="f64"))
     numbers = table.copy()
     numbers["text"] = np.arange(len(table), dtype=float)
-    with pytest.raises(ValueError, match=r"'text' held the categories.*float64"):
+    with pytest.raises(ValueError, match=r"'text' had the levels.*numbers.*float64"):
         vae.partial_fit(numbers)
+    texts = table.copy()
+    texts["flag"] = texts["flag"].astype(str)  # True/False read back from a CSV
+    with pytest.raises(ValueError, match=r"'flag' had the levels \[False, True\]"):
+        vae.partial_fit(texts)
     with pytest.raises(ValueError, match="treated as continuous"):
         bad = table.copy()
         bad["f64"] = "x"
