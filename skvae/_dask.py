@@ -30,9 +30,9 @@ def reject(estimator: Any) -> None:
     name = type(estimator).__name__
     if hasattr(estimator, "partial_fit"):
         advice = (
-            "To train, pass the partitions one at a time: `for part in "
-            "X.partitions: vae.partial_fit(part.compute())` (for a dask Array, "
-            "`X.blocks`), the first one a representative sample. transform, "
+            "fit takes the dask collection itself and streams its partitions; "
+            "partial_fit takes one computed partition at a time: `for part in "
+            "X.partitions: vae.partial_fit(part.compute())`. transform, "
             "inverse_transform and score_samples take dask collections and stay lazy."
         )
     else:
@@ -180,3 +180,175 @@ def _array_out(estimator: Any, name: str, dtype: Any) -> tuple[int | None, Any]:
     if name == "transform":
         return estimator.n_components, float_dtype
     return estimator.n_features_in_, float_dtype
+
+
+# -- fit ------------------------------------------------------------------------------
+# Rows kept in memory for the PCA start (and the column typing) and for the
+# validation loss of early stopping: bounded, whatever the size of the data.
+SAMPLE_ROWS = 10_000
+
+
+def fit_dask(estimator: Any, X: Any) -> Any:
+    """Fit ``estimator`` on a dask DataFrame or Array, one partition at a time.
+
+    One dask pass gives the column statistics, the categories with their counts,
+    the validation rows and a sample of the training rows (which types the
+    columns and starts the model at PPCA). With ``early_stopping``, each partition
+    holds out a seeded random share of its rows, ``validation_fraction`` but at
+    most ``SAMPLE_ROWS`` rows in all: the same rows every epoch, never trained on.
+    Each epoch visits the partitions in a seeded random order, each shuffled
+    within; only one partition is in memory at a time.
+    """
+    import dask
+    import dask.array as da
+    import dask.dataframe as dd
+
+    from ._training import Partitions
+    from ._transformer import _seed_from
+
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-D dask array, got {X.ndim} dimensions.")
+        X = X.rechunk({1: -1})
+        parts, frame = list(X.blocks), False
+    elif isinstance(X, dd.DataFrame):
+        parts, frame = list(X.partitions), True
+    else:
+        reject(estimator)
+    rng = np.random.default_rng(_seed_from(estimator.random_state) % 2**32)
+    seeds = rng.integers(2**31, size=len(parts))
+
+    lengths, statistics = dask.compute(
+        [part.shape[0] for part in parts], _statistics(X, frame)
+    )
+    n_rows = int(sum(lengths))
+    held_share = 0.0
+    if estimator.early_stopping:
+        held_share = min(estimator.validation_fraction, SAMPLE_ROWS / n_rows)
+    split = [
+        dask.delayed(_split)(part, seed, held_share)
+        for part, seed in zip(parts, seeds, strict=True)
+    ]
+    sample_share = min(1.0, SAMPLE_ROWS / n_rows)
+    held, sample = dask.compute(
+        [piece[0] for piece in split],
+        [
+            dask.delayed(_thin)(piece[1], seed, sample_share)
+            for piece, seed in zip(split, seeds, strict=True)
+        ],
+    )
+    held, sample = _concat(held), _concat(sample)
+    n_held = len(held)
+    if n_held == 0:  # too few rows to hold any out: no validation
+        held = None
+
+    codec, values, _, generator, seed, hidden = estimator._start(
+        sample, statistics=_by_position(statistics, sample, frame)
+    )
+    estimator.n_samples_seen_ = n_rows
+    device = estimator.device_
+
+    def tensors(table: Any) -> tuple[Any, Any, float]:
+        encoded, seen = codec.encode(table, estimator.handle_unknown)
+        estimator._check_likelihood_range(encoded, seen)
+        rows = torch.tensor(encoded, dtype=torch.float32, device=device)
+        mask = None
+        if not seen.all():
+            mask = torch.tensor(seen, dtype=torch.float32, device=device)
+        return rows, mask, float(codec.log_jacobian(seen).mean())
+
+    def load(i: int) -> tuple[Any, Any]:
+        rows, mask, _ = tensors(_split(parts[i].compute(), seeds[i], held_share)[1])
+        return rows, mask
+
+    source = Partitions(load, len(parts), n_rows - n_held)
+    start, _, offset_train = tensors(sample)
+    module = estimator._new_module(codec, hidden, generator, start, seed)
+    X_val = M_val = offset_val = None
+    if held is not None:
+        X_val, M_val, offset_val = tensors(held)
+    estimator._train(
+        module, source, X_val, None, M_val, generator, (offset_train, offset_val)
+    )
+    estimator.kl_per_component_ = estimator._kl_per_component(values)
+    return estimator
+
+
+def _split(table: Any, seed: int, share: float) -> tuple[Any, Any]:
+    """(held-out rows, training rows) of a partition: the same ones every time."""
+    held = np.random.default_rng(seed).random(len(table)) < share
+    return table[held], table[~held]
+
+
+def _thin(table: Any, seed: int, share: float) -> Any:
+    """Return a seeded random share of a computed partition's rows."""
+    if share >= 1.0:
+        return table
+    keep = np.random.default_rng(seed + 1).random(len(table)) < share
+    return table[keep]
+
+
+def _concat(tables: list) -> Any:
+    if isinstance(tables[0], pd.DataFrame):
+        return pd.concat(tables)
+    return np.concatenate(tables)
+
+
+def _statistics(X: Any, frame: bool) -> dict[str, Any]:
+    """Lazy per-column statistics: moments and range of numbers, level counts."""
+    import dask.array as da
+
+    if not frame:
+        isnan = da.isnan(X)
+        whole = ((X == da.round(X)) | isnan).all(axis=0)
+        return {
+            "numeric": {
+                "mean": da.nanmean(X, axis=0),
+                "std": da.nanstd(X, axis=0),
+                "low": da.nanmin(X, axis=0),
+                "high": da.nanmax(X, axis=0),
+                "integral": whole,
+            },
+            "counts": {},
+        }
+    numeric, counts = {}, {}
+    for name in X.columns:
+        column = X[name]
+        dtype = column.dtype
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
+            dtype
+        ):
+            values = column.astype("float64")
+            numeric[name] = (
+                values.mean(),
+                values.std(ddof=0),
+                values.min(),
+                values.max(),
+                ((values == values.round()) | values.isna()).all(),
+            )
+        # Counts for every column: numeric columns may be categorical too.
+        if not pd.api.types.is_float_dtype(dtype):
+            counts[name] = column.dropna().value_counts()
+    return {"numeric": numeric, "counts": counts}
+
+
+def _by_position(statistics: dict, sample: Any, frame: bool) -> dict[str, Any]:
+    """Statistics keyed by column position, as ``refit_statistics`` reads them."""
+    continuous, counts = {}, {}
+    if frame:
+        for i, name in enumerate(sample.columns):
+            if name in statistics["numeric"]:
+                continuous[i] = statistics["numeric"][name]
+            if name in statistics["counts"]:
+                counts[i] = statistics["counts"][name]
+    else:
+        s = statistics["numeric"]
+        for i in range(sample.shape[1]):
+            continuous[i] = (
+                s["mean"][i],
+                s["std"][i],
+                s["low"][i],
+                s["high"][i],
+                s["integral"][i],
+            )
+    return {"continuous": continuous, "counts": counts}

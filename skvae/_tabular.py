@@ -323,6 +323,47 @@ def fit_encode(
     return (codec, *codec.encode(X, continuous=values))
 
 
+def refit_statistics(codec: TableCodec, statistics: dict[str, Any]) -> TableCodec:
+    """Return the codec typed on a sample, with every statistic from all the data.
+
+    ``statistics`` holds, by column position, ``"continuous"``: (mean, std, low,
+    high, integral) over the observed entries, and ``"counts"``: a Series of
+    counts per observed value. Levels seen in the data but not in the sample are
+    added (sorted, as in fit), so a column can turn from binary to categorical.
+    """
+    columns = []
+    for i, column in enumerate(codec.columns):
+        column = Column(**{f: getattr(column, f) for f in Column.__dataclass_fields__})
+        if column.kind == CONTINUOUS and i in statistics["continuous"]:
+            mean, std, low, high, integral = statistics["continuous"][i]
+            tiny = std < 10 * np.finfo(np.float64).eps
+            column.mean = float(mean)
+            column.scale = float(std) if codec.standardize and not tiny else 1.0
+            column.low, column.high = float(low), float(high)
+            column.integral = bool(integral)
+        elif column.kind != CONTINUOUS and i in statistics["counts"]:
+            counts = statistics["counts"][i]
+            dtype = column.dtype
+            if isinstance(dtype, pd.CategoricalDtype) or ptypes.is_bool_dtype(dtype):
+                levels = list(column.categories)
+            else:
+                try:
+                    levels = sorted(set(column.categories) | set(counts.index))
+                except TypeError:
+                    raise ValueError(
+                        f"Column {_label(column.name, codec.is_frame)} mixes values "
+                        "of different types, which cannot be ordered as categories."
+                    ) from None
+            column.categories = np.asarray(levels, dtype=object)
+            column.__dict__.pop("lookup", None)  # the cached level index
+            observed = counts.reindex(pd.Index(levels, dtype=object)).fillna(0)
+            total = max(float(observed.sum()), 1.0)
+            column.frequencies = observed.to_numpy(dtype=np.float64) / total
+            column.kind = BINARY if len(levels) == 2 else CATEGORICAL
+        columns.append(column)
+    return TableCodec(columns, codec.is_frame, codec.standardize)
+
+
 # -- helpers ------------------------------------------------------------------------
 def _stack(blocks: list[np.ndarray], n_rows: int, dtype: type) -> np.ndarray:
     """Side by side; a single block is returned as it is, without a copy."""

@@ -11,6 +11,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -108,6 +109,43 @@ def train_epoch(
     return total
 
 
+class Partitions:
+    """Training rows that arrive in parts, for data that do not fit in memory.
+
+    ``load(i)`` returns part ``i`` as tensors on the device: its rows (B, D) and
+    their mask of observed entries (or None). An epoch visits the parts in a new
+    random order and each part's rows in shuffled mini-batches; only one part is
+    in memory at a time.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[int], tuple[torch.Tensor, torch.Tensor | None]],
+        n_parts: int,
+        n_rows: int,
+    ) -> None:
+        self.load, self.n_parts, self.n_rows = load, n_parts, n_rows
+
+    def epoch(
+        self,
+        module: VAE,
+        optimizer: torch.optim.Optimizer,
+        batch_size: int,
+        beta: float,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """One pass over every part; the summed negative ELBO (0-d)."""
+        order = torch.randperm(
+            self.n_parts, generator=generator, device=generator.device
+        )
+        total = None
+        for i in order.tolist():
+            X, M = self.load(i)
+            part = train_epoch(module, optimizer, X, batch_size, beta, generator, M)
+            total = part if total is None else total + part
+        return total
+
+
 @torch.no_grad()
 def validation_loss(
     module: VAE, X: torch.Tensor, eps: torch.Tensor, M: torch.Tensor | None = None
@@ -120,7 +158,7 @@ def validation_loss(
 
 def train(
     module: VAE,
-    X_train: torch.Tensor,
+    X_train: torch.Tensor | Partitions,
     X_val: torch.Tensor | None,
     config: TrainConfig,
     generator: torch.Generator,
@@ -137,14 +175,16 @@ def train(
     A non-finite loss or parameter restores the last good weights and stops with a
     warning, or raises ``FloatingPointError`` when no epoch finished cleanly. A
     ``KeyboardInterrupt`` keeps the best weights so far and warns. ``M_train`` and
-    ``M_val`` mark observed entries (see ``train_epoch``).
+    ``M_val`` mark observed entries (see ``train_epoch``); ``X_train`` may be a
+    ``Partitions`` source, which brings its own masks.
     """
     result = TrainResult()
-    use_fused = X_train.device.type in ("cpu", "cuda")
+    device = next(module.parameters()).device
+    use_fused = device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(
         module.parameters(), lr=config.learning_rate, fused=use_fused
     )
-    n_train = X_train.shape[0]
+    n_train = X_train.n_rows if isinstance(X_train, Partitions) else X_train.shape[0]
     val_eps = None
     if X_val is not None:
         n_components = module.encoder.mu.out_features
@@ -175,9 +215,20 @@ def train(
     try:
         for epoch in progress:
             beta = _beta_at(config, epoch)
-            total = train_epoch(
-                module, optimizer, X_train, config.batch_size, beta, generator, M_train
-            )
+            if isinstance(X_train, Partitions):
+                total = X_train.epoch(
+                    module, optimizer, config.batch_size, beta, generator
+                )
+            else:
+                total = train_epoch(
+                    module,
+                    optimizer,
+                    X_train,
+                    config.batch_size,
+                    beta,
+                    generator,
+                    M_train,
+                )
             finite = _all_finite(module, total)
             if X_val is not None:
                 val_total = validation_loss(module, X_val, val_eps, M_val)

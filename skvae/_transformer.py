@@ -22,12 +22,12 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._dask import dask_aware, is_dask_collection, reject
+from ._dask import dask_aware, fit_dask, is_dask_collection, reject
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._persistence import dump_state, load_state
 from ._streaming import new_stream, stream_epoch
-from ._tabular import BINARY, CONTINUOUS, fit_encode
+from ._tabular import BINARY, CONTINUOUS, fit_encode, refit_statistics
 from ._training import TrainConfig, train
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
@@ -365,6 +365,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         # fit starts afresh: no optimizer state from earlier partial_fit calls.
         self.__dict__.pop("_stream", None)
+        if is_dask_collection(X):  # streamed partition by partition
+            return fit_dask(self, X)
         codec, values, observed, generator, seed, hidden = self._start(X)
 
         n_samples = values.shape[0]
@@ -388,15 +390,39 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             order_np = order.cpu().numpy()
             offset_train = offsets[order_np[n_val:]].mean()
             offset_val = offsets[order_np[:n_val]].mean()
+        offsets_of = (offset_train, offset_val)
 
         # Training rows only for the PCA start: a start fitted to the validation
         # rows would look better on them than it is, and early stopping would keep
         # it too often (measured: breast_cancer k=10 held-out bound 16.1, not 22.3).
         module = self._new_module(codec, hidden, generator, X_train, seed)
+        self._train(module, X_train, X_val, M_train, M_val, generator, offsets_of)
+        self.kl_per_component_ = self._kl_per_component(values)
+        return self
 
+    def _train(
+        self,
+        module: VAE,
+        X_train: Any,
+        X_val: torch.Tensor | None,
+        M_train: torch.Tensor | None,
+        M_val: torch.Tensor | None,
+        generator: torch.Generator,
+        offsets: tuple[float, float | None],
+    ) -> None:
+        """Train ``module`` and set the fitted attributes training decides.
+
+        ``X_train`` is a tensor, or a ``Partitions`` source for data that arrive in
+        parts; ``offsets`` are the mean log-Jacobians of the training and
+        validation rows, which turn losses into the units of the data.
+        """
+        offset_train, offset_val = offsets
+        n_train = (
+            X_train.shape[0] if isinstance(X_train, torch.Tensor) else X_train.n_rows
+        )
         config = TrainConfig(
             max_iter=self.max_iter,
-            batch_size=min(self.batch_size, X_train.shape[0]),
+            batch_size=min(self.batch_size, n_train),
             learning_rate=self.learning_rate,
             beta=self.beta,
             kl_warmup=self.kl_warmup,
@@ -415,7 +441,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         # Back to the user's units: the Jacobian of the standardisation of the
         # observed continuous entries, averaged over the rows concerned.
         self.loss_curve_ = [loss + offset_train for loss in result.loss_curve]
-        if self.early_stopping:
+        if X_val is not None:
             self.validation_scores_ = [
                 -(v + offset_val) for v in result.validation_losses
             ]
@@ -424,18 +450,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self.kl_per_component_ = self._kl_per_component(values)
         stopped = result.converged or result.interrupted
         if not stopped and result.n_iter == self.max_iter:
             warnings.warn(
                 f"VAETransformer stopped at max_iter={self.max_iter} epochs while the "
-                f"{'validation' if self.early_stopping else 'training'} loss was still "
+                f"{'validation' if X_val is not None else 'training'} loss was still "
                 f"improving by more than tol={self.tol:g}. Increase max_iter to "
                 "train longer.",
                 ConvergenceWarning,
-                stacklevel=3,  # past scikit-learn's _fit_context wrapper
+                stacklevel=4,  # past _train, fit and scikit-learn's _fit_context
             )
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X: ArrayLike, y: None = None) -> VAETransformer:
@@ -666,11 +690,13 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _n_features_out(self) -> int:
         return self.n_components
 
-    def _start(self, X: Any) -> tuple:
+    def _start(self, X: Any, statistics: dict | None = None) -> tuple:
         """Validate ``X``, fit the column codec and set the attributes it decides.
 
         Returns the codec, the encoded ``X`` (values, observed), a generator seeded
-        from ``random_state``, its seed and the hidden layer sizes.
+        from ``random_state``, its seed and the hidden layer sizes. With
+        ``statistics`` (see ``refit_statistics``), ``X`` is a sample that only
+        types the columns, and the statistics come from the whole data.
         """
         hidden = self._check_hidden_layer_sizes()
         X = validate_table(self, X, reset=True)
@@ -680,6 +706,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             standardize=self.likelihood == "gaussian",
             feature_names=getattr(self, "feature_names_in_", None),
         )
+        if statistics is not None:
+            codec = refit_statistics(codec, statistics)
+            values, observed = codec.encode(X)
         self._codec = codec
         self._check_likelihood_range(values, observed)
         self.device_ = _resolve_device(self.device)

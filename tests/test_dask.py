@@ -92,10 +92,61 @@ def test_arrays_and_set_output(client):
     assert_allclose(frame.compute().to_numpy(), vae.transform(X).to_numpy())
 
 
-def test_fitting_on_a_dask_collection_explains_what_to_do(table):
+def test_fit_streams_the_partitions_of_a_dataframe(client, table, monkeypatch):
+    import skvae._dask as skvae_dask
+
+    # A small in-memory sample: the statistics and levels must come from the pass
+    # over every partition, not from the sample.
+    monkeypatch.setattr(skvae_dask, "SAMPLE_ROWS", 40)
+    rare = table.copy()
+    rare["obj"] = rare["obj"].astype(object)
+    rare.loc[rare.index[-3:], "obj"] = "rare"  # only in the last partition
+    lazy = dd.from_pandas(rare, npartitions=5)
+    seen = []
+    start = VAETransformer._start
+
+    def spy(self, X, statistics=None):
+        seen.append(len(X))
+        return start(self, X, statistics)
+
+    monkeypatch.setattr(VAETransformer, "_start", spy)
+    vae = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    vae.fit(lazy)
+    assert seen and max(seen) < 100  # only the sample was ever in one piece
+    assert vae.n_samples_seen_ == len(rare)
+    assert "rare" in list(vae.categories_[list(rare.columns).index("obj")])
+    means = rare.mean(numeric_only=True)
+    assert vae.mean_[0] == pytest.approx(means["f64"])  # the whole column's mean
+    assert vae.validation_scores_ and len(vae.loss_curve_) == vae.n_iter_
+    # Same random_state, same model; and as good a model as one fitted in memory.
+    again = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    assert_allclose(again.fit(lazy).transform(rare), vae.transform(rare))
+    monkeypatch.undo()
+    in_memory = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    assert vae.score(rare) > in_memory.fit(rare).score(rare) - 0.5
+
+
+def test_fit_streams_the_blocks_of_an_array(client):
+    rng = np.random.default_rng(0)
+    X = np.tanh(rng.normal(size=(2000, 2))) @ rng.normal(size=(2, 6))
+    lazy = da.from_array(X, chunks=(400, 3))
+    vae = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    vae.fit(lazy)
+    assert vae.n_samples_seen_ == 2000 and vae.n_features_in_ == 6
+    assert_allclose(vae.mean_, X.mean(axis=0))
+    assert isinstance(vae.inverse_transform(vae.transform(X)), np.ndarray)
+    in_memory = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    assert vae.score(X) > in_memory.fit(X).score(X) - 0.5
+
+
+def test_partial_fit_and_the_imputer_explain_what_to_do(table):
+    from skvae import VAEImputer
+
     lazy = dd.from_pandas(table, npartitions=2)
     with pytest.raises(TypeError, match=r"partial_fit\(part.compute\(\)\)"):
-        VAETransformer(**FAST).fit(lazy)
+        VAETransformer(**FAST).partial_fit(lazy)
+    with pytest.raises(TypeError, match=r"map_partitions\(estimator.transform\)"):
+        VAEImputer(**FAST).fit(lazy)
     vae = VAETransformer(2, **FAST)
     for part in lazy.partitions:
         vae.partial_fit(part.compute())
