@@ -169,24 +169,16 @@ def _input_kind(onnx_type: Any) -> str:
     return "float"
 
 
-class _ContainerGraph:
-    """Adds initializers and nodes to an skl2onnx container."""
+class _Graph:
+    """A graph under construction; subclasses say where it goes.
 
-    def __init__(self, scope: Any, container: Any) -> None:
-        self.scope, self.container = scope, container
-        self.opset = container.target_opset
+    ``const`` adds an initializer and ``op`` a node; both return the name of what
+    they add.
+    """
 
     def const(self, hint: str, value: Any) -> str:
-        from onnx import TensorProto
-
-        value = _typed(value)
-        name = self.scope.get_unique_variable_name(hint)
-        proto = {"b": TensorProto.BOOL, "i": TensorProto.INT64}.get(
-            value.dtype.kind, TensorProto.FLOAT
-        )
-        self.container.add_initializer(
-            name, proto, list(value.shape), value.ravel().tolist()
-        )
+        name = self._unique(hint)
+        self._add_initializer(name, _typed(value))
         return name
 
     def op(
@@ -197,7 +189,33 @@ class _ContainerGraph:
         domain: str = "",
         **attrs: Any,
     ) -> str:
-        output = output or self.scope.get_unique_variable_name(op_type.lower())
+        output = output or self._unique(op_type.lower())
+        self._add_node(op_type, inputs, output, domain, attrs)
+        return output
+
+
+class _ContainerGraph(_Graph):
+    """Adds to an skl2onnx container, inside a converter."""
+
+    def __init__(self, scope: Any, container: Any) -> None:
+        self.scope, self.container = scope, container
+
+    def _unique(self, hint: str) -> str:
+        return self.scope.get_unique_variable_name(hint)
+
+    def _add_initializer(self, name: str, value: np.ndarray) -> None:
+        from onnx import TensorProto
+
+        proto = {"b": TensorProto.BOOL, "i": TensorProto.INT64}.get(
+            value.dtype.kind, TensorProto.FLOAT
+        )
+        self.container.add_initializer(
+            name, proto, list(value.shape), value.ravel().tolist()
+        )
+
+    def _add_node(
+        self, op_type: str, inputs: list[str], output: str, domain: str, attrs: dict
+    ) -> None:
         self.container.add_node(
             op_type,
             inputs,
@@ -207,44 +225,33 @@ class _ContainerGraph:
             name=self.scope.get_unique_operator_name(op_type),
             **attrs,
         )
-        return output
 
 
-class _ListGraph:
-    """Collects initializers and nodes for a graph built with onnx.helper."""
+class _ListGraph(_Graph):
+    """Collects initializers and nodes for a model built with onnx.helper."""
 
-    def __init__(self, opset: int) -> None:
-        self.opset = opset
+    def __init__(self) -> None:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
 
-    def _name(self, hint: str) -> str:
+    def _unique(self, hint: str) -> str:
         self._count += 1
         return f"{hint}_{self._count}"
 
-    def const(self, hint: str, value: Any) -> str:
+    def _add_initializer(self, name: str, value: np.ndarray) -> None:
         from onnx import numpy_helper
 
-        name = self._name(hint)
-        self.initializers.append(numpy_helper.from_array(_typed(value), name))
-        return name
+        self.initializers.append(numpy_helper.from_array(value, name))
 
-    def op(
-        self,
-        op_type: str,
-        inputs: list[str],
-        output: str | None = None,
-        domain: str = "",
-        **attrs: Any,
-    ) -> str:
+    def _add_node(
+        self, op_type: str, inputs: list[str], output: str, domain: str, attrs: dict
+    ) -> None:
         from onnx import helper
 
-        output = output or self._name(op_type.lower())
         self.nodes.append(
             helper.make_node(op_type, inputs, [output], domain=domain, **attrs)
         )
-        return output
 
 
 def _typed(value: Any) -> np.ndarray:
@@ -433,7 +440,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
     opset = target_opset or _MIN_OPSET
     if opset < _MIN_OPSET:
         raise ValueError(f"target_opset must be at least {_MIN_OPSET}.")
-    graph = _ListGraph(opset)
+    graph = _ListGraph()
     decoder = vae.module_.decoder
     out = graph.op(
         "Add",
