@@ -204,7 +204,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     import dask.dataframe as dd
 
     from ._training import Partitions
-    from ._transformer import _seed_from
+    from ._validation import seed_from
 
     if isinstance(X, da.Array):
         if X.ndim != 2:
@@ -215,7 +215,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
         parts, frame = list(X.partitions), True
     else:
         reject(estimator)
-    rng = np.random.default_rng(_seed_from(estimator.random_state) % 2**32)
+    rng = np.random.default_rng(seed_from(estimator.random_state) % 2**32)
     seeds = rng.integers(2**31, size=len(parts))
 
     lengths, statistics = dask.compute(

