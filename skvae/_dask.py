@@ -203,7 +203,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     import dask.array as da
     import dask.dataframe as dd
 
-    from ._training import Partitions
+    from ._training import Partitions, as_tensors
     from ._validation import seed_from
 
     if isinstance(X, da.Array):
@@ -251,10 +251,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     def tensors(table: Any) -> tuple[Any, Any, float]:
         encoded, seen = codec.encode(table, estimator.handle_unknown)
         estimator._check_likelihood_range(encoded, seen)
-        rows = torch.tensor(encoded, dtype=torch.float32, device=device)
-        mask = None
-        if not seen.all():
-            mask = torch.tensor(seen, dtype=torch.float32, device=device)
+        rows, mask = as_tensors(encoded, seen, device)
         return rows, mask, float(codec.log_jacobian(seen).mean())
 
     def load(i: int) -> tuple[Any, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ._model import VAE
-from ._training import _all_finite, _snapshot, train_epoch
+from ._training import _all_finite, _snapshot, as_tensors, train_epoch
 
 
 @dataclass
@@ -52,10 +52,7 @@ def stream_epoch(
     weights = _snapshot(module)
     optimizer_state = copy.deepcopy(stream.optimizer.state_dict())
     generator_state = stream.generator.get_state()
-    X = torch.tensor(values, dtype=torch.float32, device=device)
-    M = None
-    if not observed.all():
-        M = torch.tensor(observed, dtype=torch.float32, device=device)
+    X, M = as_tensors(values, observed, device)
     module.float()
     try:
         total = train_epoch(

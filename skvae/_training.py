@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -107,6 +108,19 @@ def train_epoch(
         optimizer.step()
         total += per_row.detach().sum()
     return total
+
+
+def as_tensors(
+    values: np.ndarray, observed: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Return encoded rows and their observed mask as float32 training tensors.
+
+    The mask is None when every entry is observed, which spares the masking.
+    """
+    X = torch.tensor(values, dtype=torch.float32, device=device)
+    if observed.all():
+        return X, None
+    return X, torch.tensor(observed, dtype=torch.float32, device=device)
 
 
 class Partitions:

@@ -28,7 +28,7 @@ from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._persistence import dump_state, load_state
 from ._streaming import new_stream, stream_epoch
 from ._tabular import BINARY, CONTINUOUS, fit_encode, refit_statistics
-from ._training import TrainConfig, train
+from ._training import TrainConfig, as_tensors, train
 from ._validation import float_dtype, resolve_device, seed_from, validate_table
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
@@ -354,7 +354,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data. At least two rows.
+            Training data, at least two rows. A dask DataFrame or Array is
+            streamed partition by partition, never loaded whole (see the user
+            guide's "Dask collections").
 
         y : None
             Ignored; present for API consistency.
@@ -371,10 +373,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         codec, values, observed, generator, seed, hidden = self._start(X)
 
         n_samples = values.shape[0]
-        data = torch.tensor(values, dtype=torch.float32).to(self.device_)
-        mask = None
-        if not observed.all():
-            mask = torch.tensor(observed, dtype=torch.float32).to(self.device_)
+        data, mask = as_tensors(values, observed, self.device_)
 
         X_train, X_val, M_train, M_val = data, None, mask, None
         offsets = codec.log_jacobian(observed)
@@ -492,7 +491,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         if not hasattr(self, "module_"):
             codec, values, observed, generator, seed, hidden = self._start(X)
-            start = torch.tensor(values, dtype=torch.float32, device=self.device_)
+            start, _ = as_tensors(values, observed, self.device_)
             self.module_ = self._new_module(codec, hidden, generator, start, seed)
             self._stream = new_stream(self.module_, self.learning_rate, generator)
             self.n_samples_seen_, self.n_iter_, self.loss_curve_ = 0, 0, []
