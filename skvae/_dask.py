@@ -195,7 +195,8 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     the validation rows and a sample of the training rows (which types the
     columns and starts the model at PPCA). With ``early_stopping``, each partition
     holds out a seeded random share of its rows, ``validation_fraction`` but at
-    most ``SAMPLE_ROWS`` rows in all: the same rows every epoch, never trained on.
+    most ``MAX_VALIDATION_ROWS`` rows in all: the same rows every epoch, never
+    trained on.
     Each epoch visits the partitions in a seeded random order, each shuffled
     within; only one partition is in memory at a time.
     """
@@ -203,7 +204,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     import dask.array as da
     import dask.dataframe as dd
 
-    from ._training import Partitions, as_tensors
+    from ._training import MAX_VALIDATION_ROWS, Partitions, as_tensors
     from ._validation import seed_from
 
     if isinstance(X, da.Array):
@@ -224,7 +225,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     n_rows = int(sum(lengths))
     held_share = 0.0
     if estimator.early_stopping:
-        held_share = min(estimator.validation_fraction, SAMPLE_ROWS / n_rows)
+        held_share = min(estimator.validation_fraction, MAX_VALIDATION_ROWS / n_rows)
     split = [
         dask.delayed(_split)(part, seed, held_share)
         for part, seed in zip(parts, seeds, strict=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from numbers import Integral
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -167,8 +167,8 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,
-        max_iter: int = 200,
-        batch_size: int = 256,
+        max_iter: int | Literal["auto"] = "auto",
+        batch_size: int | Literal["auto"] = "auto",
         learning_rate: float = 1e-3,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,

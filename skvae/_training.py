@@ -11,7 +11,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,44 @@ from tqdm.auto import tqdm
 from ._model import VAE
 
 logger = logging.getLogger(__name__)
+
+# On data with more training rows than this, an epoch is split into evaluation
+# periods of about this many rows: early stopping checks the validation loss and
+# ``loss_curve_`` gains an entry after each period, so a fit on ten million rows
+# can stop within its first epoch.
+PERIOD_ROWS = 2**20
+# Early stopping holds out at most this many rows: enough to judge the loss to a
+# fraction of a nat, and cheap to evaluate after every period.
+MAX_VALIDATION_ROWS = 10_000
+# Smallest and largest mini-batch of ``batch_size="auto"``.
+AUTO_BATCH_RANGE = (256, 4096)
+# ``max_iter="auto"``: 200 epochs, or as many as this many optimizer steps take.
+AUTO_EPOCHS, AUTO_STEPS = 200, 10_000
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """Return the mini-batch size of ``batch_size="auto"`` for ``n_rows`` rows.
+
+    Twice the square root of the number of rows, rounded to a power of two and
+    kept within ``AUTO_BATCH_RANGE`` (and ``n_rows``): 256 up to about 20,000
+    rows, 2,048 at a million, 4,096 from about four million. Larger batches run
+    the matrix products closer to the machine's GEMM throughput; on small data,
+    smaller ones take more steps per epoch.
+    """
+    low, high = AUTO_BATCH_RANGE
+    size = 2 ** round(math.log2(2 * math.sqrt(max(n_rows, 1))))
+    return int(min(max(size, low), high, max(n_rows, 1)))
+
+
+def auto_max_iter(n_rows: int, batch_size: int) -> int:
+    """Return the epoch budget of ``max_iter="auto"`` for ``n_rows`` rows.
+
+    200 epochs, or enough epochs for ``AUTO_STEPS`` optimizer steps when an
+    epoch has fewer than 50 of them (small data: 1,600 rows at batch 256 get
+    1,429 epochs).
+    """
+    steps = -(-n_rows // max(batch_size, 1))
+    return max(AUTO_EPOCHS, -(-AUTO_STEPS // steps))
 
 
 @dataclass
@@ -39,6 +77,8 @@ class TrainConfig:
     # of the data (the Jacobian of the standardisation), as ``loss_curve_`` is.
     offset_train: float = 0.0
     offset_val: float = 0.0
+    # None: ``PERIOD_ROWS``.
+    period_rows: int | None = None
 
 
 @dataclass
@@ -80,15 +120,19 @@ def train_epoch(
     beta: float,
     generator: torch.Generator,
     M: torch.Tensor | None = None,
+    order: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One pass over ``X`` in shuffled mini-batches; the summed negative ELBO (0-d).
 
     ``M`` (n_samples, n_columns) holds 1 for observed entries and 0 for missing
     ones, which the reconstruction term leaves out; None means all observed.
+    ``order`` visits only these rows, in this order (one evaluation period of a
+    larger epoch); None shuffles all of them.
     """
     module.train()
-    n_samples = X.shape[0]
-    order = torch.randperm(n_samples, generator=generator, device=X.device)
+    if order is None:
+        order = torch.randperm(X.shape[0], generator=generator, device=X.device)
+    n_samples = order.shape[0]
     n_components = module.encoder.mu.out_features
     eps_all = torch.randn(
         (n_samples, n_components), generator=generator, device=X.device
@@ -140,24 +184,62 @@ class Partitions:
     ) -> None:
         self.load, self.n_parts, self.n_rows = load, n_parts, n_rows
 
-    def epoch(
+    def periods(
         self,
         module: VAE,
         optimizer: torch.optim.Optimizer,
         batch_size: int,
         beta: float,
         generator: torch.Generator,
-    ) -> torch.Tensor:
-        """One pass over every part; the summed negative ELBO (0-d)."""
+        period_rows: int,
+    ) -> Iterator[tuple[torch.Tensor, int]]:
+        """Train one epoch; yield (summed negative ELBO, rows) every period.
+
+        A period ends after the first part that brings it to ``period_rows`` rows.
+        """
         order = torch.randperm(
             self.n_parts, generator=generator, device=generator.device
         )
-        total = None
+        total, rows = None, 0
         for i in order.tolist():
             X, M = self.load(i)
             part = train_epoch(module, optimizer, X, batch_size, beta, generator, M)
             total = part if total is None else total + part
-        return total
+            rows += X.shape[0]
+            if rows >= period_rows:
+                yield total, rows
+                total, rows = None, 0
+        if rows:
+            yield total, rows
+
+
+def _tensor_periods(
+    module: VAE,
+    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor,
+    M: torch.Tensor | None,
+    batch_size: int,
+    beta: float,
+    generator: torch.Generator,
+    period_rows: int,
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """Train one epoch over in-memory rows; yield (summed loss, rows) per period."""
+    n_samples = X.shape[0]
+    if n_samples <= period_rows:  # one period: the plain epoch
+        yield (
+            train_epoch(module, optimizer, X, batch_size, beta, generator, M),
+            n_samples,
+        )
+        return
+    order = torch.randperm(n_samples, generator=generator, device=X.device)
+    # Periods of whole mini-batches, as even as the batches allow.
+    n_periods = -(-n_samples // period_rows)
+    n_batches = -(-n_samples // batch_size)
+    bounds = [batch_size * round(i * n_batches / n_periods) for i in range(n_periods)]
+    for start, stop in zip(bounds, [*bounds[1:], n_samples], strict=True):
+        part = order[start:stop]
+        loss = train_epoch(module, optimizer, X, batch_size, beta, generator, M, part)
+        yield loss, part.shape[0]
 
 
 @torch.no_grad()
@@ -181,13 +263,15 @@ def train(
 ) -> TrainResult:
     """Fit ``module`` by minimising the negative ELBO with Adam.
 
-    Without validation data, training stops once the training loss has not improved
-    by ``tol`` for ``n_iter_no_change`` epochs, and the final weights are kept. With
-    validation data, the same rule applies to the validation loss and the weights of
-    the best validation epoch are restored.
+    Training runs in evaluation periods: an epoch, or on data larger than
+    ``config.period_rows`` training rows, a part of an epoch of about that many
+    rows. Without validation data, training stops once the training loss has not
+    improved by ``tol`` for ``n_iter_no_change`` periods, and the final weights are
+    kept. With validation data, the same rule applies to the validation loss and
+    the weights of the best period are restored.
 
     A non-finite loss or parameter restores the last good weights and stops with a
-    warning, or raises ``FloatingPointError`` when no epoch finished cleanly. A
+    warning, or raises ``FloatingPointError`` when no period finished cleanly. A
     ``KeyboardInterrupt`` keeps the best weights so far and warns. ``M_train`` and
     ``M_val`` mark observed entries (see ``train_epoch``); ``X_train`` may be a
     ``Partitions`` source, which brings its own masks.
@@ -199,6 +283,7 @@ def train(
         module.parameters(), lr=config.learning_rate, fused=use_fused
     )
     n_train = X_train.n_rows if isinstance(X_train, Partitions) else X_train.shape[0]
+    period_rows = config.period_rows or PERIOD_ROWS
     val_eps = None
     if X_val is not None:
         n_components = module.encoder.mu.out_features
@@ -217,81 +302,83 @@ def train(
     stalled = 0
     # No time estimate: early stopping usually ends training long before max_iter.
     progress = tqdm(
-        range(config.max_iter),
+        total=config.max_iter,
         disable=not config.verbose,
         unit="epoch",
-        bar_format="{desc}epoch {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+        bar_format="{desc}epoch {n:.4g}/{total_fmt} [{elapsed}{postfix}]",
         desc="VAE ",
     )
-    rows_per_epoch = n_train
     started = time.perf_counter()
-    epoch = 0
+    rows_done, epoch, stop = 0, 0, False
     try:
-        for epoch in progress:
+        for epoch in range(config.max_iter):
             beta = _beta_at(config, epoch)
             if isinstance(X_train, Partitions):
-                total = X_train.epoch(
-                    module, optimizer, config.batch_size, beta, generator
-                )
-            else:
-                total = train_epoch(
+                periods = X_train.periods(
                     module,
                     optimizer,
-                    X_train,
                     config.batch_size,
                     beta,
                     generator,
+                    period_rows,
+                )
+            else:
+                periods = _tensor_periods(
+                    module,
+                    optimizer,
+                    X_train,
                     M_train,
+                    config.batch_size,
+                    beta,
+                    generator,
+                    period_rows,
                 )
-            finite = _all_finite(module, total)
-            if X_val is not None:
-                val_total = validation_loss(module, X_val, val_eps, M_val)
-                finite = finite & torch.isfinite(val_total)
-            if not bool(finite):  # the one host synchronisation of the epoch
-                _handle_non_finite(module, epoch, best_state or last_good_state, config)
-                break
-            train_loss = total.item() / n_train
-            result.loss_curve.append(train_loss)
-            result.n_iter = epoch + 1
-            if X_val is not None:
-                monitored = val_total.item() / X_val.shape[0]
-                result.validation_losses.append(monitored)
-            else:
-                monitored = train_loss
-            last_good_state = _snapshot(module)
-            if config.verbose:
-                postfix = {"loss": f"{train_loss + config.offset_train:.4g}"}
+            for total, rows in periods:
+                finite = _all_finite(module, total)
                 if X_val is not None:
-                    postfix["val"] = f"{monitored + config.offset_val:.4g}"
-                rate = rows_per_epoch * (epoch + 1) / (time.perf_counter() - started)
-                postfix["rows/s"] = f"{rate:.3g}"
-                progress.set_postfix(postfix, refresh=False)
-            # The objective changes while the KL weight ramps up: judge progress only
-            # once it is final.
-            if epoch + 1 < config.kl_warmup:
-                continue
-            if monitored < best_loss - config.tol:
-                stalled = 0
+                    val_total = validation_loss(module, X_val, val_eps, M_val)
+                    finite = finite & torch.isfinite(val_total)
+                if not bool(finite):  # the one host synchronisation of the period
+                    _handle_non_finite(
+                        module, epoch, best_state or last_good_state, config
+                    )
+                    stop = True
+                    break
+                train_loss = total.item() / rows
+                result.loss_curve.append(train_loss)
+                result.n_iter = epoch + 1  # epochs begun, the last one maybe in part
                 if X_val is not None:
-                    best_state = _snapshot(module)
-                    result.best_validation_loss = monitored
-            else:
-                stalled += 1
-            best_loss = min(best_loss, monitored)
-            if stalled >= config.n_iter_no_change:
-                result.converged = True
-                _report(
-                    config,
-                    f"Stopped at epoch {epoch + 1}: the "
-                    f"{'validation' if X_val is not None else 'training'} loss has "
-                    f"not improved by tol={config.tol:g} for {config.n_iter_no_change} "
-                    "epochs"
-                    + (
-                        f"; best validation loss {best_loss + config.offset_val:.4g}."
-                        if X_val is not None
-                        else "."
-                    ),
-                )
+                    monitored = val_total.item() / X_val.shape[0]
+                    result.validation_losses.append(monitored)
+                else:
+                    monitored = train_loss
+                last_good_state = _snapshot(module)
+                rows_done += rows
+                if config.verbose:
+                    postfix = {"loss": f"{train_loss + config.offset_train:.4g}"}
+                    if X_val is not None:
+                        postfix["val"] = f"{monitored + config.offset_val:.4g}"
+                    rate = rows_done / (time.perf_counter() - started)
+                    postfix["rows/s"] = f"{rate:.3g}"
+                    progress.set_postfix(postfix, refresh=False)
+                    progress.update(rows / n_train)
+                # The objective changes while the KL weight ramps up: judge progress
+                # only once it is final.
+                if epoch + 1 < config.kl_warmup:
+                    continue
+                if monitored < best_loss - config.tol:
+                    stalled = 0
+                    if X_val is not None:
+                        best_state = _snapshot(module)
+                        result.best_validation_loss = monitored
+                else:
+                    stalled += 1
+                best_loss = min(best_loss, monitored)
+                if stalled >= config.n_iter_no_change:
+                    result.converged = stop = True
+                    _report_stop(config, epoch, n_train > period_rows, X_val is not None, best_loss)
+                    break
+            if stop:
                 break
         else:
             if config.max_iter:
@@ -313,6 +400,22 @@ def train(
     if best_state is not None and (X_val is not None or result.interrupted):
         module.load_state_dict(best_state)
     return result
+
+
+def _report_stop(
+    config: TrainConfig, epoch: int, split: bool, validated: bool, best_loss: float
+) -> None:
+    periods = "evaluation periods (parts of epochs)" if split else "epochs"
+    message = (
+        f"Stopped at epoch {epoch + 1}: the "
+        f"{'validation' if validated else 'training'} loss has not improved by "
+        f"tol={config.tol:g} for {config.n_iter_no_change} {periods}"
+    )
+    if validated:
+        message += f"; best validation loss {best_loss + config.offset_val:.4g}."
+    else:
+        message += "."
+    _report(config, message)
 
 
 def _report(config: TrainConfig, message: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,14 @@ from ._model import VAE, init_from_pca, init_weights, kl_standard_normal
 from ._persistence import dump_state, load_state
 from ._streaming import new_stream, stream_epoch
 from ._tabular import BINARY, CONTINUOUS, fit_encode, refit_statistics
-from ._training import TrainConfig, as_tensors, train
+from ._training import (
+    MAX_VALIDATION_ROWS,
+    TrainConfig,
+    as_tensors,
+    auto_batch_size,
+    auto_max_iter,
+    train,
+)
 from ._validation import float_dtype, resolve_device, seed_from, validate_table
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
@@ -116,11 +123,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         posterior to the prior, a guard against posterior collapse. Stopping rules
         only count epochs after the warm-up.
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training data).
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs (passes over the training data). ``"auto"``: 200
+        epochs, or as many as 10,000 mini-batch steps take when an epoch has fewer
+        than 50 (small data: 1,600 training rows at batch 256 get up to 1,429
+        epochs). Early stopping usually ends training well before.
 
-    batch_size : int, default=256
-        Rows per mini-batch; clamped to the number of training rows.
+    batch_size : int or "auto", default="auto"
+        Rows per mini-batch; clamped to the number of training rows. ``"auto"``:
+        twice the square root of the number of training rows, rounded to a power
+        of two and kept between 256 and 4,096 (256 up to about 20,000 rows, 512 at
+        100,000, 2,048 at a million). Larger data affords larger batches, which
+        run closer to the machine's matrix-product throughput. In ``partial_fit``
+        it is sized from each call's rows.
 
     learning_rate : float, default=1e-3
         Step size of the Adam optimiser.
@@ -134,12 +149,15 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         rule applies to the training loss and the final weights are kept.
 
     validation_fraction : float, default=0.1
-        Fraction of rows held out for early stopping (at least one row, and at
-        least one row is left to train on). Only used when ``early_stopping=True``.
+        Fraction of rows held out for early stopping (at least one row, at most
+        10,000, and at least one row is left to train on). Only used when
+        ``early_stopping=True``.
 
     n_iter_no_change : int, default=10
-        Number of epochs without an improvement of at least ``tol`` before training
-        stops.
+        Number of evaluation periods without an improvement of at least ``tol``
+        before training stops. A period is an epoch, or, on more than 2**20
+        (1,048,576) training rows, a part of an epoch of about that many rows, so
+        that a fit on ten million rows can stop within its first epoch.
 
     tol : float, default=1e-4
         Minimum improvement of the monitored loss, in nats per row.
@@ -296,8 +314,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -318,8 +339,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,
-        max_iter: int = 200,
-        batch_size: int = 256,
+        max_iter: int | Literal["auto"] = "auto",
+        batch_size: int | Literal["auto"] = "auto",
         learning_rate: float = 1e-3,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
@@ -381,7 +402,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if self.early_stopping:
             # At least one row on each side of the split.
             n_val = min(
-                max(1, round(self.validation_fraction * n_samples)), n_samples - 1
+                max(1, round(self.validation_fraction * n_samples)),
+                MAX_VALIDATION_ROWS,
+                n_samples - 1,
             )
             order = torch.randperm(n_samples, generator=generator, device=self.device_)
             X_val, X_train = data[order[:n_val]], data[order[n_val:]]
@@ -399,6 +422,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self._train(module, X_train, X_val, M_train, M_val, generator, offsets_of)
         self.kl_per_component_ = self._kl_per_component(values)
         return self
+
+    def _budget(self, n_train: int) -> tuple[int, int]:
+        """Return the mini-batch size and the epoch budget for ``n_train`` rows."""
+        if self.batch_size == "auto":
+            batch_size = auto_batch_size(n_train)
+        else:
+            batch_size = min(self.batch_size, n_train)
+        if self.max_iter == "auto":
+            return batch_size, auto_max_iter(n_train, batch_size)
+        return batch_size, self.max_iter
 
     def _train(
         self,
@@ -420,9 +453,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         n_train = (
             X_train.shape[0] if isinstance(X_train, torch.Tensor) else X_train.n_rows
         )
+        batch_size, max_iter = self._budget(n_train)
         config = TrainConfig(
-            max_iter=self.max_iter,
-            batch_size=min(self.batch_size, n_train),
+            max_iter=max_iter,
+            batch_size=batch_size,
             learning_rate=self.learning_rate,
             beta=self.beta,
             kl_warmup=self.kl_warmup,
@@ -451,9 +485,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             self.validation_scores_ = None
             self.best_validation_score_ = None
         stopped = result.converged or result.interrupted
-        if not stopped and result.n_iter == self.max_iter:
+        if not stopped and result.n_iter == max_iter:
             warnings.warn(
-                f"VAETransformer stopped at max_iter={self.max_iter} epochs while the "
+                f"VAETransformer stopped at max_iter={max_iter} epochs while the "
                 f"{'validation' if X_val is not None else 'training'} loss was still "
                 f"improving by more than tol={self.tol:g}. Increase max_iter to "
                 "train longer.",
@@ -506,8 +540,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         beta = self.beta
         if self.kl_warmup:
             beta *= min(1.0, (self.n_iter_ + 1) / self.kl_warmup)
+        batch_size, _ = self._budget(values.shape[0])
         loss = stream_epoch(
-            self.module_, self._stream, values, observed, self.batch_size, beta
+            self.module_, self._stream, values, observed, batch_size, beta
         )
         self.n_samples_seen_ += values.shape[0]
         self.n_iter_ += 1

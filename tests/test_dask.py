@@ -192,3 +192,18 @@ def test_the_local_scheduler_leaves_torch_threads_as_they_were(table):
     with dask.config.set(scheduler="threads", num_workers=4):
         vae.transform(lazy).compute()
     assert torch.get_num_threads() == before
+
+
+def test_fit_checks_every_period_of_partitions(client, monkeypatch):
+    from skvae import _training
+
+    monkeypatch.setattr(_training, "PERIOD_ROWS", 700)
+    rng = np.random.default_rng(0)
+    X = np.tanh(rng.normal(size=(2000, 2))) @ rng.normal(size=(2, 6))
+    lazy = da.from_array(X, chunks=(400, 6))
+    vae = VAETransformer(2, max_iter=2, hidden_layer_sizes=(32,), random_state=0)
+    vae.fit(lazy)
+    # Five blocks of about 360 training rows: a period ends after the second and
+    # the fourth, the fifth makes a third.
+    assert vae.n_iter_ == 2
+    assert len(vae.loss_curve_) == len(vae.validation_scores_) == 6

@@ -727,3 +727,60 @@ def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
     assert_array_equal(vae.inverse_transform(Z), decoded)
     # The mean over draws is a reduction whose rounding follows the chunk's shape.
     assert_allclose(vae.score_samples(blobs), scores, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize(
+    "n_rows, expected",
+    [(10, 10), (1_000, 256), (20_000, 256), (100_000, 512), (10**6, 2048), (10**7, 4096)],
+)
+def test_auto_batch_size_grows_with_the_data(n_rows, expected):
+    assert _training.auto_batch_size(n_rows) == expected
+
+
+def test_auto_max_iter_gives_small_data_enough_steps():
+    # 1,600 rows at batch 256: 7 steps an epoch, so 10,000 steps take 1,429 epochs.
+    assert _training.auto_max_iter(1_600, 256) == 1_429
+    assert _training.auto_max_iter(100_000, 512) == 200
+    assert _training.auto_max_iter(10**7, 4096) == 200
+
+
+def test_auto_budget_resolves_per_fit(blobs):
+    vae = VAETransformer(2, hidden_layer_sizes=(32,), random_state=0)
+    assert vae.get_params()["batch_size"] == vae.get_params()["max_iter"] == "auto"
+    assert vae._budget(600) == (256, 3_334)  # 3 steps an epoch
+    assert VAETransformer(batch_size=64, max_iter=7)._budget(270) == (64, 7)
+    with pytest.raises(ValueError, match="batch_size"):
+        VAETransformer(batch_size="big").fit(blobs)
+
+
+def test_large_data_is_checked_every_period_within_an_epoch(blobs, monkeypatch):
+    """Above PERIOD_ROWS training rows, early stopping judges parts of epochs."""
+    monkeypatch.setattr(_training, "PERIOD_ROWS", 100)
+    params = dict(n_components=2, hidden_layer_sizes=(32,), batch_size=16)
+    vae = VAETransformer(max_iter=3, random_state=0, **params).fit(blobs)
+    # 180 training rows: 2 periods an epoch (12 batches split 6/6), 3 epochs.
+    assert vae.n_iter_ == 3
+    assert len(vae.loss_curve_) == len(vae.validation_scores_) == 6
+    again = VAETransformer(max_iter=3, random_state=0, **params).fit(blobs)
+    assert_allclose(again.transform(blobs), vae.transform(blobs))
+    # Patience counts periods: with n_iter_no_change=1 the fit may stop mid-epoch.
+    quick = VAETransformer(
+        max_iter=50, n_iter_no_change=1, tol=1e3, random_state=0, **params
+    ).fit(blobs)
+    assert len(quick.loss_curve_) == 1 and quick.n_iter_ == 1
+
+
+def test_validation_rows_are_capped(blobs, monkeypatch):
+    import skvae._transformer as face
+
+    monkeypatch.setattr(face, "MAX_VALIDATION_ROWS", 7)
+    seen = []
+    train = face.train
+
+    def spy(module, X_train, X_val, *args, **kwargs):
+        seen.append((X_train.shape[0], X_val.shape[0]))
+        return train(module, X_train, X_val, *args, **kwargs)
+
+    monkeypatch.setattr(face, "train", spy)
+    VAETransformer(2, **FAST).fit(blobs)
+    assert seen == [(len(blobs) - 7, 7)]  # not the 20 of validation_fraction
