@@ -164,6 +164,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
+        scaling: str = "standard",
         handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,
@@ -184,6 +185,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
         self.categorical_features = categorical_features
+        self.scaling = scaling
         self.handle_unknown = handle_unknown
         self.beta = beta
         self.kl_warmup = kl_warmup

@@ -135,16 +135,18 @@ class TableCodec:
         blocks, observed = [], []
         cont = self._of(CONTINUOUS)
         if cont:
+            owned = continuous is None  # a block made here may be changed in place
             if continuous is None:
                 continuous = _continuous_block(X, cont, self.columns)
+                # An array input may come back as itself (float64): never change it.
+                owned = not np.may_share_memory(continuous, X)
             seen = ~np.isnan(continuous)
             fill = self._continuous("mean")
+            values = continuous if owned else continuous.copy()
             if self.standardize:
-                values = continuous - fill  # a new array: the input stays intact
+                values -= fill
                 values /= self._continuous("scale")
                 fill = 0.0
-            else:
-                values = continuous.copy()
             if not seen.all():
                 values[~seen] = np.broadcast_to(fill, values.shape)[~seen]
             blocks.append(values)
@@ -276,10 +278,12 @@ def fit_encode(
     categorical_features: Any,
     standardize: bool,
     feature_names: np.ndarray | None,
+    scaling: str = "standard",
 ) -> tuple[TableCodec, np.ndarray, np.ndarray]:
     """Type the columns of ``X``, learn their encoding, and encode ``X``.
 
-    Returns the codec and ``codec.encode(X)``.
+    ``scaling`` is ``"standard"`` or ``"global"`` (see ``column_scales``). Returns
+    the codec and ``codec.encode(X)``.
     """
     is_frame = isinstance(X, pd.DataFrame)
     n_columns = X.shape[1]
@@ -314,8 +318,7 @@ def fit_encode(
         low = np.nanmin(values, axis=0) if nan else values.min(axis=0)
         high = np.nanmax(values, axis=0) if nan else values.max(axis=0)
         integral = np.all((values == np.round(values)) | missing, axis=0)
-        # Constant columns keep scale 1, as in StandardScaler.
-        scale = np.where(standardize & (std >= 10 * np.finfo(np.float64).eps), std, 1.0)
+        scale = column_scales(std, standardize, scaling)
         for j, i in enumerate(cont):
             columns[i].mean, columns[i].scale = float(mean[j]), float(scale[j])
             columns[i].low, columns[i].high = float(low[j]), float(high[j])
@@ -323,7 +326,26 @@ def fit_encode(
     return (codec, *codec.encode(X, continuous=values))
 
 
-def refit_statistics(codec: TableCodec, statistics: dict[str, Any]) -> TableCodec:
+def column_scales(std: np.ndarray, standardize: bool, scaling: str) -> np.ndarray:
+    """Return the scale each continuous column is divided by, from their stds.
+
+    ``"standard"``: each column's own standard deviation (constant columns keep 1,
+    as in StandardScaler). ``"global"``: one scale for every column, the root mean
+    square of the non-constant columns' standard deviations, which keeps their
+    relative scales. Without ``standardize`` (Bernoulli data), 1.
+    """
+    std = np.asarray(std, dtype=np.float64)
+    usable = std >= 10 * np.finfo(np.float64).eps
+    if not standardize or not usable.any():
+        return np.ones_like(std)
+    if scaling == "global":
+        return np.full_like(std, np.sqrt(np.mean(std[usable] ** 2)))
+    return np.where(usable, std, 1.0)
+
+
+def refit_statistics(
+    codec: TableCodec, statistics: dict[str, Any], scaling: str = "standard"
+) -> TableCodec:
     """Return the codec typed on a sample, with every statistic from all the data.
 
     ``statistics`` holds, by column position, ``"continuous"``: (mean, std, low,
@@ -332,13 +354,21 @@ def refit_statistics(codec: TableCodec, statistics: dict[str, Any]) -> TableCode
     added (sorted, as in fit), so a column can turn from binary to categorical.
     """
     columns = []
+    continuous = statistics["continuous"]
+    stds = np.array([continuous[i][1] for i in sorted(continuous)])
+    scales = dict(
+        zip(
+            sorted(continuous),
+            column_scales(stds, codec.standardize, scaling),
+            strict=True,
+        )
+    )
     for i, column in enumerate(codec.columns):
         column = Column(**{f: getattr(column, f) for f in Column.__dataclass_fields__})
-        if column.kind == CONTINUOUS and i in statistics["continuous"]:
-            mean, std, low, high, integral = statistics["continuous"][i]
-            tiny = std < 10 * np.finfo(np.float64).eps
+        if column.kind == CONTINUOUS and i in continuous:
+            mean, _, low, high, integral = continuous[i]
             column.mean = float(mean)
-            column.scale = float(std) if codec.standardize and not tiny else 1.0
+            column.scale = float(scales[i])
             column.low, column.high = float(low), float(high)
             column.integral = bool(integral)
         elif column.kind != CONTINUOUS and i in statistics["counts"]:
@@ -493,7 +523,9 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
                     "column's index in categorical_features if it holds categories."
                 ) from None
         return out
-    out = np.empty((X.shape[0], len(positions)))
+    # Column-major, so that each column is written contiguously (a row-major
+    # target made this loop 10x slower on 500,000 rows).
+    out = np.empty((X.shape[0], len(positions)), order="F")
     # One column selection, then one Series per column: per-column .iloc costs
     # more than the conversion on the small batches a service sends.
     for j, (i, (_, series)) in enumerate(
@@ -522,7 +554,10 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
                 out[:, j] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
                 continue
             raise _unsupported(name, f"dtype {dtype}")
-        out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(dtype, np.dtype):  # NumPy numbers: cast while copying
+            out[:, j] = series.to_numpy()
+        else:  # nullable extension dtypes: pd.NA becomes NaN
+            out[:, j] = series.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
 
 

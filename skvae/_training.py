@@ -12,6 +12,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,8 +173,8 @@ class Partitions:
 
     ``load(i)`` returns part ``i`` as tensors on the device: its rows (B, D) and
     their mask of observed entries (or None). An epoch visits the parts in a new
-    random order and each part's rows in shuffled mini-batches; only one part is
-    in memory at a time.
+    random order and each part's rows in shuffled mini-batches; the next part is
+    loaded in a thread while one trains, so at most two are in memory.
     """
 
     def __init__(
@@ -199,16 +200,24 @@ class Partitions:
         """
         order = torch.randperm(
             self.n_parts, generator=generator, device=generator.device
-        )
+        ).tolist()
         total, rows = None, 0
-        for i in order.tolist():
-            X, M = self.load(i)
-            part = train_epoch(module, optimizer, X, batch_size, beta, generator, M)
-            total = part if total is None else total + part
-            rows += X.shape[0]
-            if rows >= period_rows:
-                yield total, rows
-                total, rows = None, 0
+        # The next part is read and encoded in a thread while this one trains:
+        # reading, decoding and first-touching the memory of a part took about as
+        # long as training on it (measured: 500,000 rows x 50 columns from parquet).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self.load, order[0])
+            for position in range(len(order)):
+                X, M = pending.result()
+                if position + 1 < len(order):
+                    pending = pool.submit(self.load, order[position + 1])
+                part = train_epoch(module, optimizer, X, batch_size, beta, generator, M)
+                total = part if total is None else total + part
+                rows += X.shape[0]
+                del X, M  # at most two parts in memory
+                if rows >= period_rows:
+                    yield total, rows
+                    total, rows = None, 0
         if rows:
             yield total, rows
 
@@ -376,7 +385,13 @@ def train(
                 best_loss = min(best_loss, monitored)
                 if stalled >= config.n_iter_no_change:
                     result.converged = stop = True
-                    _report_stop(config, epoch, n_train > period_rows, X_val is not None, best_loss)
+                    _report_stop(
+                        config,
+                        epoch,
+                        n_train > period_rows,
+                        X_val is not None,
+                        best_loss,
+                    )
                     break
             if stop:
                 break

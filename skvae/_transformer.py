@@ -106,6 +106,19 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         The levels of a categorical column are its observed values (sorted), or
         the categories of a category column.
 
+    scaling : {"standard", "global"}, default="standard"
+        How continuous columns are scaled before the model sees them (they are
+        always centred). ``"standard"`` divides each by its own standard deviation,
+        as StandardScaler: right for columns in different units (age, income).
+        ``"global"`` divides every column by one scale (the root mean square of
+        their standard deviations), which keeps their relative scales: right for
+        columns in one unit (pixels, counts, spectra), where a high-variance column
+        matters more and a nearly constant one should stay small rather than be
+        blown up to unit variance. Likelihoods, ``score`` and the PCA start are in
+        the data's units either way, so ``GridSearchCV`` can choose it by
+        ``score`` or by a downstream metric. Ignored with
+        ``likelihood="bernoulli"``.
+
     handle_unknown : {"ignore", "error"}, default="ignore"
         What ``transform`` and ``score_samples`` do with a category that was not
         seen during fit. ``"ignore"`` treats it as a missing value (as
@@ -311,6 +324,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "scaling": [StrOptions({"standard", "global"})],
         "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
@@ -336,6 +350,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
+        scaling: str = "standard",
         handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,
@@ -354,6 +369,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
         self.categorical_features = categorical_features
+        self.scaling = scaling
         self.handle_unknown = handle_unknown
         self.beta = beta
         self.kl_warmup = kl_warmup
@@ -739,10 +755,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             X,
             self.categorical_features,
             standardize=self.likelihood == "gaussian",
+            scaling=self.scaling,
             feature_names=getattr(self, "feature_names_in_", None),
         )
         if statistics is not None:
-            codec = refit_statistics(codec, statistics)
+            codec = refit_statistics(codec, statistics, self.scaling)
             values, observed = codec.encode(X)
         self._codec = codec
         self._check_likelihood_range(values, observed)

@@ -207,3 +207,12 @@ def test_fit_checks_every_period_of_partitions(client, monkeypatch):
     # the fourth, the fifth makes a third.
     assert vae.n_iter_ == 2
     assert len(vae.loss_curve_) == len(vae.validation_scores_) == 6
+
+
+def test_global_scaling_comes_from_the_pass_over_all_partitions(client):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1200, 4)) * np.array([1.0, 3.0, 0.5, 2.0])
+    lazy = da.from_array(X, chunks=(300, 4))
+    vae = VAETransformer(2, scaling="global", max_iter=2, random_state=0)
+    vae.fit(lazy)
+    assert_allclose(vae.scale_, np.sqrt(np.mean(X.std(axis=0) ** 2)))

@@ -784,3 +784,53 @@ def test_validation_rows_are_capped(blobs, monkeypatch):
     monkeypatch.setattr(face, "train", spy)
     VAETransformer(2, **FAST).fit(blobs)
     assert seen == [(len(blobs) - 7, 7)]  # not the 20 of validation_fraction
+
+
+@pytest.mark.parametrize("scaling", ["standard", "global"])
+def test_scaling_starts_at_the_pca_of_the_matching_scale(blobs, scaling):
+    """Before training, the ELBO is the PPCA log-likelihood of the scaled data.
+
+    PPCA's noise is isotropic, so one global scale gives raw PCA's likelihood and
+    per-column scales give standardised PCA's, both back in the data's units.
+    """
+    # Noise well above the decoder's variance floor, so the start is exact.
+    noise = np.random.default_rng(0).normal(size=blobs.shape)
+    X = (blobs + noise) * np.array([1.0, 10.0, 0.1, 1.0, 5.0, 1.0])
+    vae = VAETransformer(
+        2,
+        scaling=scaling,
+        hidden_layer_sizes=(16,),
+        max_iter=1,
+        learning_rate=1e-12,
+        early_stopping=False,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae.fit(X)
+    std = X.std(axis=0)
+    if scaling == "global":
+        assert_allclose(vae.scale_, np.sqrt(np.mean(std**2)))
+        expected = PCA(2).fit(X).score(X)
+    else:
+        assert_allclose(vae.scale_, std)
+        Z = StandardScaler().fit_transform(X)
+        expected = PCA(2).fit(Z).score(Z) - np.log(std).sum()
+    # The start is computed in float32 (test_model checks it exactly in float64):
+    # agreement to a few hundredths of a nat, where the two scalings differ by ~2.
+    assert vae.score(X) == pytest.approx(expected, abs=0.1)
+
+
+def test_global_scaling_keeps_a_nearly_constant_column_small():
+    """A column that is almost always 0 is not blown up to unit variance."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 8)) * 3
+    X[:, 0] = 0.0
+    X[:2, 0] = 1.0  # nearly constant: std 0.07
+    test = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 8)) * 3
+    test[:, 0] = rng.integers(0, 2, size=50)
+    params = dict(n_components=3, max_iter=30, random_state=0)
+    standard = VAETransformer(**params).fit(X)
+    shared = VAETransformer(scaling="global", **params).fit(X)
+    # Standardised, the test rows' 1s are 14 standard deviations out.
+    assert shared.score(test) > standard.score(test) + 10
