@@ -255,11 +255,14 @@ def fit_dask(estimator: Any, X: Any) -> Any:
         rows, mask = as_tensors(encoded, seen, device)
         return rows, mask, float(codec.log_jacobian(seen).mean())
 
-    def load(i: int) -> tuple[Any, Any]:
-        rows, mask, _ = tensors(_split(parts[i].compute(), seeds[i], held_share)[1])
-        return rows, mask
+    def load(i: int) -> tuple[np.ndarray, np.ndarray]:
+        # No torch here: this runs in Partitions' loading thread.
+        table = _split(parts[i].compute(), seeds[i], held_share)[1]
+        encoded, seen = codec.encode(table, estimator.handle_unknown)
+        estimator._check_likelihood_range(encoded, seen)
+        return encoded, seen
 
-    source = Partitions(load, len(parts), n_rows - n_held)
+    source = Partitions(load, len(parts), n_rows - n_held, device)
     start, _, offset_train = tensors(sample)
     module = estimator._new_module(codec, hidden, generator, start, seed)
     X_val = M_val = offset_val = None
