@@ -133,17 +133,52 @@ class VAE(nn.Module):
     def elbo(
         self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """ELBO of each row (B,), averaged over the noise draws ``eps`` of shape (L, k).
+        """ELBO of each row (B,), averaged over the noise draws ``eps``.
 
-        Every row uses the same L draws, so a row's value does not depend on which
-        other rows share its batch. With a ``mask``, it bounds the likelihood of the
-        observed entries.
+        ``eps`` is (L, k), the same L draws for every row, or (L, B, k), draws of
+        each row's own (see ``row_noise``); either way a row's value does not
+        depend on which other rows share its batch. With a ``mask``, it bounds the
+        likelihood of the observed entries.
         """
         mu, log_var = self.encode(x)  # (B, k)
-        z = self.reparameterize(mu[None], log_var[None], eps[:, None, :])  # (L, B, k)
+        if eps.dim() == 2:
+            eps = eps[:, None, :]
+        z = self.reparameterize(mu[None], log_var[None], eps)  # (L, B, k)
         out = self.decode(z)  # (L, B, D)
         log_lik = self.log_lik(x[None], out, mask).mean(dim=0)
         return log_lik - kl_standard_normal(mu, log_var).sum(dim=1)
+
+
+def row_noise(rows: np.ndarray, n_draws: int, n_components: int) -> np.ndarray:
+    """Draw standard normal noise of each row's own: (n_draws, n_rows, n_components).
+
+    The draws are a function of the row's values (a hash of them, spread by
+    splitmix64, turned normal by Box-Muller), so a row gets the same draws
+    whatever batch it comes in, and different rows get different ones: averaged
+    over rows, the noise of an estimate shrinks as rows are added, which draws
+    shared by every row do not allow. The second half of the draws is the first
+    negated (antithetic pairs).
+    """
+    import pandas as pd  # only for its stable, vectorised row hash
+
+    n_rows, half = rows.shape[0], n_draws // 2
+    # Hashed in float32, so that rows equal up to float64 rounding (the same data
+    # standardised along another path) get the same draws.
+    keys = pd.util.hash_pandas_object(
+        pd.DataFrame(rows.astype(np.float32)), index=False
+    ).to_numpy()
+    counters = np.arange(1, 2 * half * n_components + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        state = keys[:, None] + counters[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        state = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        state = (state ^ (state >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        state ^= state >> np.uint64(31)
+    # 53-bit uniforms in (0, 1], then Box-Muller.
+    uniform = ((state >> np.uint64(11)).astype(np.float64) + 1.0) / 2.0**53
+    u1, u2 = uniform[:, 0::2], uniform[:, 1::2]
+    normal = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    normal = normal.reshape(n_rows, half, n_components).transpose(1, 0, 2)
+    return np.concatenate([normal, -normal])
 
 
 def kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

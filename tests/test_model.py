@@ -65,3 +65,17 @@ def test_iwae_bound_tightens_with_more_samples():
         k100 = iwae_bound(module, x, 100, g).mean()
     assert k100 > elbo + 0.1
     assert abs(k1 - elbo) < 0.5  # K=1 is an estimate of the ELBO
+
+
+def test_row_noise_belongs_to_the_row():
+    from skvae._model import row_noise
+
+    rows = np.random.default_rng(0).normal(size=(5000, 4))
+    noise = row_noise(rows, 8, 3)
+    assert noise.shape == (8, 5000, 3)
+    np.testing.assert_array_equal(noise[4:], -noise[:4])  # antithetic pairs
+    # The same row gets the same draws in any batch; other rows other draws.
+    np.testing.assert_array_equal(row_noise(rows[10:12], 8, 3), noise[:, 10:12])
+    assert not np.allclose(noise[:, 0], noise[:, 1])
+    first = noise[:4].reshape(-1)
+    assert abs(first.mean()) < 0.02 and abs(first.std() - 1) < 0.02
