@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling peers docs test lint clean
 
 install: $(STAMP)
 
@@ -59,6 +59,15 @@ impute: $(BENCH_STAMP)
 # Serving latency: transform and a Pipeline, in process and through onnxruntime.
 serving: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/serving.py
+
+# 10k to 10M rows from parquet: in memory, streamed, IncrementalPCA, a LocalCluster
+# (~1.5 hours on 2 cores; writes ~5 GB of data under benchmarks/.data/).
+scale: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/scale.py
+
+# The scale choice (VAE scaling, PCA raw/standardised) by 5-fold CV (~5 minutes).
+scaling: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/scaling.py
 
 # Peer VAEs (pythae, ctgan's TVAE) pin older pandas: they get their own environment,
 # with skvae installed without dependencies, so .venv is never touched.

@@ -236,6 +236,11 @@ def run_cell(variant: str, size: str, method: str) -> dict:
             for batch in pq.ParquetFile(file).iter_batches(batch_size=100_000):
                 model.partial_fit(batch.to_pandas().to_numpy(np.float64))
         row["fit_s"] = time.perf_counter() - start
+        # IncrementalPCA sets noise_variance_ from the last batch's residual alone;
+        # PPCA's is the mean variance outside the components, from all the rows.
+        n, dim = model.n_samples_seen_, model.n_features_in_
+        total = model.var_.sum() * n / (n - 1)
+        model.noise_variance_ = (total - model.explained_variance_.sum()) / (dim - K)
         row["loglik"] = ppca_loglik(model, test.to_numpy(np.float64))
     elif method == "pca-memory":
         from sklearn.decomposition import PCA
@@ -285,22 +290,24 @@ def _transform(variant: str, size: str, files: list[Path], method: str) -> dict:
 
 
 def run_gemm() -> dict:
-    """Training's share of GEMM throughput at the auto batch for 1M rows, 50 columns."""
+    """Training's share of GEMM throughput at the auto batches for 1M and 10M rows."""
     sys.path.insert(0, str(HERE))
     from throughput import measure
 
     from skvae._training import auto_batch_size
 
-    batch = auto_batch_size(900_000)
+    batches = (256, auto_batch_size(900_000), auto_batch_size(9_000_000))
     X = make_table(200_000, seed=7, mixed=False).to_numpy(np.float64)
     out = {}
-    for b in (256, batch):
+    for b in batches:
         out[b] = measure("scale", X, b, epochs=2, k=K)
     return {"method": "gemm", "rows": {str(b): r for b, r in out.items()}}
 
 
 # -- the whole benchmark --------------------------------------------------------------
-def cells(max_rows: int, variants: list[str]) -> list[tuple[str, str, str]]:
+def cells(
+    max_rows: int, variants: list[str], methods: list[str]
+) -> list[tuple[str, str, str]]:
     out = []
     for variant in variants:
         for size, n in SIZES.items():
@@ -316,7 +323,7 @@ def cells(max_rows: int, variants: list[str]) -> list[tuple[str, str, str]]:
     if "numeric" in variants:
         for method in ("transform-process", "transform-cluster"):
             out.append(("numeric", largest, method))
-    return out
+    return [cell for cell in out if cell[2] in methods]
 
 
 def child(args: list[str]) -> dict:
@@ -333,6 +340,12 @@ def main() -> None:
     parser.add_argument("--max-rows", default="10M", choices=list(SIZES))
     parser.add_argument("--variants", default="numeric,mixed")
     parser.add_argument("--cell", nargs=3, metavar=("VARIANT", "SIZE", "METHOD"))
+    parser.add_argument(
+        "--methods",
+        default=",".join((*METHODS, "transform-process", "transform-cluster")),
+        help="comma-separated subset of the methods to run",
+    )
+    parser.add_argument("--skip-gemm", action="store_true")
     parser.add_argument("--gemm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:
@@ -342,25 +355,42 @@ def main() -> None:
         print(json.dumps(run_gemm()))
         return
     variants = args.variants.split(",")
-    todo = cells(SIZES[args.max_rows], variants)
+    todo = cells(SIZES[args.max_rows], variants, args.methods.split(","))
     for variant in variants:
         for size, n in SIZES.items():
             if n <= SIZES[args.max_rows]:
                 ensure_data(variant, size)
-    rows = []
+    # Cells of earlier runs are kept unless this run measures them again, so the
+    # benchmark can be run in parts (--variants, --max-rows).
+    saved = RESULTS / "scale.json"
+    previous = json.loads(saved.read_text()) if saved.exists() else {}
+    rows = [r for r in previous.get("cells", []) if _key(r) not in set(todo)]
+    gemm = previous.get("gemm")
     for cell in todo:
         row = child(list(cell))
         print(json.dumps(row), flush=True)
         rows.append(row)
-    gemm = child_gemm()
-    print(json.dumps(gemm), flush=True)
+        _save(rows, gemm)
+    if not args.skip_gemm:
+        gemm = child_gemm()
+        print(json.dumps(gemm), flush=True)
+    _save(rows, gemm)
+    plot(rows, RESULTS / "scale.png")
+    print(report(rows, gemm))
+
+
+def _key(row: dict) -> tuple[str, str, str]:
+    return row["variant"], row["size"], row["method"]
+
+
+def _save(rows: list[dict], gemm: dict | None) -> None:
+    order = {m: i for i, m in enumerate((*METHODS, "transform-process"))}
+    rows.sort(key=lambda r: (r["variant"], SIZES[r["size"]], order.get(r["method"], 9)))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(
         json.dumps({"cells": rows, "gemm": gemm}, indent=1) + "\n"
     )
     (RESULTS / "scale.md").write_text(report(rows, gemm))
-    plot(rows, RESULTS / "scale.png")
-    print(report(rows, gemm))
 
 
 def child_gemm() -> dict:
@@ -404,7 +434,7 @@ def report(rows: list[dict], gemm: dict) -> str:
             )
     lines += ["", "## Training against GEMM throughput (50 columns, k=8)", ""]
     lines += ["| batch | step ms | GEMM ms | ratio |", "|--:|--:|--:|--:|"]
-    for b, r in gemm["rows"].items():
+    for b, r in (gemm or {"rows": {}})["rows"].items():
         lines.append(f"| {b} | {r['step_ms']} | {r['gemm_ms']} | {r['ratio']} |")
     lines += ["", *summary(rows)]
     return "\n".join(lines) + "\n"

@@ -731,7 +731,14 @@ def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
 
 @pytest.mark.parametrize(
     "n_rows, expected",
-    [(10, 10), (1_000, 256), (20_000, 256), (100_000, 512), (10**6, 2048), (10**7, 4096)],
+    [
+        (10, 10),
+        (1_000, 256),
+        (20_000, 256),
+        (100_000, 512),
+        (10**6, 2048),
+        (10**7, 4096),
+    ],
 )
 def test_auto_batch_size_grows_with_the_data(n_rows, expected):
     assert _training.auto_batch_size(n_rows) == expected
