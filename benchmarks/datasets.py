@@ -63,6 +63,27 @@ def _mnist():
     )
 
 
+def load_split(
+    name: str, max_train: int | None = None, max_test: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The suite's split of dataset ``name``: 75/25 stratified, seed 0, truncated.
+
+    Returns X_train, X_test, y_train, y_test.
+    """
+    from sklearn.model_selection import train_test_split
+
+    X, y = DATASETS[name][0]()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    return (
+        X_train[:max_train],
+        X_test[:max_test],
+        y_train[:max_train],
+        y_test[:max_test],
+    )
+
+
 def load_features(name: str, max_rows: int | None = None) -> np.ndarray:
     """The feature matrix of dataset ``name``, its first ``max_rows`` rows."""
     X, _ = DATASETS[name][0]()

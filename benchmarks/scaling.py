@@ -34,12 +34,12 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import DATASETS
+from datasets import load_split
 from suite import MODES
 
 from skvae import VAETransformer
@@ -97,12 +97,7 @@ def main() -> None:
     plan = MODES["full" if args.full else "quick"]
     rows = []
     for name, (ks, max_train, max_test) in plan.items():
-        X, y = DATASETS[name][0]()
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=0.25, stratify=y, random_state=0
-        )
-        X_train, y_train = X_train[:max_train], y_train[:max_train]
-        X_test, y_test = X_test[:max_test], y_test[:max_test]
+        X_train, X_test, y_train, y_test = load_split(name, max_train, max_test)
         for k in ks:
             row = run_cell(name, k, X_train, X_test, y_train, y_test)
             print(json.dumps(row), flush=True)

@@ -41,12 +41,11 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import DATASETS
+from datasets import load_split
 
 from skvae import VAETransformer
 from skvae._model import iwae_bound
@@ -357,14 +356,9 @@ def main(argv=None) -> list[Cell]:
     cells = []
     start = time.perf_counter()
     for name, (ks, max_train, max_test) in plan.items():
-        X, y = DATASETS[name][0]()
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=0.25, stratify=y, random_state=0
-        )
-        X_train, y_train = X_train[:max_train], y_train[:max_train]
-        X_test, y_test = X_test[:max_test], y_test[:max_test]
+        X_train, X_test, y_train, y_test = load_split(name, max_train, max_test)
         for k in ks:
-            if k >= X.shape[1]:
+            if k >= X_train.shape[1]:
                 continue
             cell = run_cell(
                 name,
