@@ -2,7 +2,7 @@
 #   make demo   the benchmark suite's quick mode: skvae against PCA on real data
 #   make test   the test suite (what CI runs)
 # Both create .venv and install skvae into it on first use. `make bench` runs the
-# full benchmark suite (about an hour on 2 cores).
+# full benchmark suite (about 10 minutes on 2 cores).
 #
 # TORCH is the PyTorch requirement installed before skvae. The default is the CPU
 # build that lies on this project's machines. GPU users: install the torch build for
