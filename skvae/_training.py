@@ -78,8 +78,6 @@ class TrainConfig:
     # of the data (the Jacobian of the standardisation), as ``loss_curve_`` is.
     offset_train: float = 0.0
     offset_val: float = 0.0
-    # None: ``PERIOD_ROWS``.
-    period_rows: int | None = None
 
 
 @dataclass
@@ -277,7 +275,7 @@ def train(
     """Fit ``module`` by minimising the negative ELBO with Adam.
 
     Training runs in evaluation periods: an epoch, or on data larger than
-    ``config.period_rows`` training rows, a part of an epoch of about that many
+    ``PERIOD_ROWS`` training rows, a part of an epoch of about that many
     rows. Without validation data, training stops once the training loss has not
     improved by ``tol`` for ``n_iter_no_change`` periods, and the final weights are
     kept. With validation data, the same rule applies to the validation loss and
@@ -296,7 +294,7 @@ def train(
         module.parameters(), lr=config.learning_rate, fused=use_fused
     )
     n_train = X_train.n_rows if isinstance(X_train, Partitions) else X_train.shape[0]
-    period_rows = config.period_rows or PERIOD_ROWS
+    period_rows = PERIOD_ROWS  # read at call time: tests shrink it
     val_eps = None
     if X_val is not None:
         n_components = module.encoder.mu.out_features

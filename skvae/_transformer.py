@@ -224,8 +224,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (zeros for ``"bernoulli"`` and for categorical columns).
 
     scale_ : ndarray of shape (n_features,)
-        Per-column standard deviation of the observed values, divided out before
-        encoding (ones for ``"bernoulli"``, categorical and constant columns).
+        Scale divided out of each column before encoding: its standard deviation
+        over the observed values with ``scaling="standard"``, one shared scale with
+        ``"global"`` (ones for ``"bernoulli"`` and categorical columns, and for
+        constant columns with ``"standard"``).
 
     module_ : torch.nn.Module
         The trained VAE (``encoder``, ``decoder``, ``likelihood``). It is kept in
@@ -236,20 +238,23 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Device the model lives on.
 
     n_iter_ : int
-        Number of epochs run by ``fit``, plus one for each ``partial_fit`` call.
+        Number of epochs run by ``fit`` (the last one possibly in part, when early
+        stopping ends it after an evaluation period), plus one for each
+        ``partial_fit`` call.
 
     n_samples_seen_ : int
         Number of rows trained on: those passed to ``fit``, plus those of every
         ``partial_fit`` call since.
 
     loss_curve_ : list of float
-        Training negative ELBO per epoch, in nats per row, in the units of ``X``
-        (comparable with ``-score(X)``).
+        Training negative ELBO per evaluation period (an epoch, or about 2**20 rows
+        of one on larger data; see ``n_iter_no_change``), in nats per row, in the
+        units of ``X`` (comparable with ``-score(X)``).
 
     validation_scores_ : list of float or None
-        Validation ELBO per epoch, in nats per row, in the units of ``X`` (higher is
-        better). None unless ``early_stopping=True``, and after ``partial_fit``,
-        which holds out no rows.
+        Validation ELBO per evaluation period, in nats per row, in the units of
+        ``X`` (higher is better). None unless ``early_stopping=True``, and after
+        ``partial_fit``, which holds out no rows.
 
     best_validation_score_ : float or None
         Validation ELBO of the weights kept: the best epoch's, or the starting
