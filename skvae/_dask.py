@@ -243,7 +243,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     if n_held == 0:  # too few rows to hold any out: no validation
         held = None
 
-    codec, values, _, generator, seed, hidden = estimator._start(
+    codec, values, _, generator, seed, hidden, *_ = estimator._start(
         sample, statistics=_by_position(statistics, sample, frame)
     )
     estimator.n_samples_seen_ = n_rows

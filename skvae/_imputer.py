@@ -221,7 +221,9 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         """
         X = validate_table(self, X, reset=True)
         params = {
-            name: getattr(self, name) for name in VAETransformer._get_param_names()
+            name: getattr(self, name)
+            for name in VAETransformer._get_param_names()
+            if name != "target_weight"  # an imputer trains without labels
         }
         if self.n_components is None:
             params["n_components"] = min(max(X.shape[1] // 2, 1), 10)

@@ -71,8 +71,145 @@ class Decoder(nn.Module):
         return self.linear(z) + self.out(self.hidden(z))  # (B, D)
 
 
+class ClassPrior(nn.Module):
+    """A class-structured prior: p(y) p(z | y) = pi_y N(z; m_y, diag s_y^2).
+
+    Each class has a mean and a diagonal variance in the latent space, and
+    ``log_pi`` holds the log class frequencies. They are not trained by the
+    optimizer: ``fit_class_prior`` sets them to the moments of each class's
+    encoded rows, the prior's exact maximiser of the bound on log p(x, y) for
+    the current encoder. Its Bayes posterior p(y | z) is the model's classifier
+    (quadratic discriminant analysis in z), and ``p(z | y)`` is what
+    class-conditional sampling draws from: a class's samples come from where
+    its rows are encoded, at their spread.
+    """
+
+    def __init__(self, n_classes: int, n_components: int) -> None:
+        super().__init__()
+        self.register_buffer("means", torch.empty(n_classes, n_components))
+        self.register_buffer("log_var", torch.empty(n_classes, n_components))
+        self.register_buffer("log_pi", torch.empty(n_classes))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.means.zero_()
+            self.log_var.zero_()
+            self.log_pi.fill_(-math.log(self.means.shape[0]))
+
+    def log_joint(self, z: torch.Tensor) -> torch.Tensor:
+        """Return log p(y, z) for every class: (..., n_classes)."""
+        log_var = self.log_var
+        distance = (z[..., None, :] - self.means).square() * torch.exp(-log_var)
+        log_density = -0.5 * (distance + log_var + math.log(2 * math.pi)).sum(dim=-1)
+        return self.log_pi + log_density
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """Return the marginal log p(z) = log sum_y p(y, z): (...)."""
+        return torch.logsumexp(self.log_joint(z), dim=-1)
+
+    def sample(
+        self, codes: torch.Tensor | None, n_samples: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Draw z from p(z | y) for class codes ``codes``, or from p(z) for None."""
+        means = self.means
+        if codes is None:
+            codes = torch.multinomial(
+                torch.exp(self.log_pi), n_samples, replacement=True, generator=generator
+            )
+        noise = torch.randn(
+            (n_samples, means.shape[1]),
+            generator=generator,
+            device=means.device,
+            dtype=means.dtype,
+        )
+        return means[codes] + torch.exp(0.5 * self.log_var[codes]) * noise
+
+    def target_log_prob(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return log p(y | z) of class codes ``y`` (long, >= 0): (...)."""
+        log_post = torch.log_softmax(self.log_joint(z), dim=-1)
+        return log_post.gather(-1, y[..., None])[..., 0]
+
+
+@torch.no_grad()
+def fit_class_prior(
+    module: VAE,
+    x: torch.Tensor,
+    codes: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    chunk: int = 2**16,
+) -> None:
+    """Set the class prior to the moments of each class's encoded rows.
+
+    For rows ``x`` of classes ``codes``: m_y is the (weighted) mean of the
+    posterior means mu(x) of class y, s_y^2 their variance plus the mean
+    posterior variance (the spread of the class's aggregate posterior), and
+    pi_y the class's share of the rows. These maximise sum E_q[log p(y, z)]
+    over the prior's parameters. A class without rows keeps its values.
+    """
+    prior = module.class_prior
+    n_classes, k = prior.means.shape
+    dtype = prior.means.dtype
+    w = torch.ones(len(codes), dtype=dtype, device=x.device)
+    if weights is not None:
+        w = weights.to(dtype)
+    total = torch.zeros(n_classes, dtype=dtype, device=x.device)
+    first = torch.zeros((n_classes, k), dtype=dtype, device=x.device)
+    second = torch.zeros((n_classes, k), dtype=dtype, device=x.device)
+    was_training = module.training
+    module.eval()
+    for start in range(0, len(codes), chunk):
+        part = slice(start, start + chunk)
+        mu, log_var = (t.to(dtype) for t in module.encode(x[part]))
+        wp, c = w[part], codes[part]
+        total.index_add_(0, c, wp)
+        first.index_add_(0, c, wp[:, None] * mu)
+        second.index_add_(0, c, wp[:, None] * (mu.square() + torch.exp(log_var)))
+    module.train(was_training)
+    seen = total > 0
+    count = total[seen][:, None]
+    means = first[seen] / count
+    variance = (second[seen] / count - means.square()).clamp_min(1e-4)
+    prior.means[seen] = means
+    prior.log_var[seen] = torch.log(variance)
+    share = (total + 1e-3) / (total + 1e-3).sum()
+    prior.log_pi.copy_(torch.log(share))
+
+
+class GaussianTarget(nn.Module):
+    """A linear Gaussian head for continuous targets: p(y | z) = N(W z + b, s^2).
+
+    The targets are standardised; each has its own learned variance s^2. Missing
+    targets (NaN) count for nothing.
+    """
+
+    def __init__(self, n_components: int, n_targets: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_components, n_targets)
+        self.log_var = nn.Parameter(torch.empty(n_targets))
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.log_var.zero_()
+
+    def target_log_prob(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return log p(y | z) summed over the observed targets: (...)."""
+        observed = ~torch.isnan(y)
+        residual = torch.where(observed, y, 0.0) - self.linear(z)
+        log_p = -0.5 * (
+            residual.square() * torch.exp(-self.log_var)
+            + self.log_var
+            + math.log(2 * math.pi)
+        )
+        return (log_p * observed).sum(dim=-1)
+
+
 class VAE(nn.Module):
     """Variational autoencoder with a Gaussian posterior and a standard normal prior.
+
+    With a ``target``, the model is one of (x, y): a ``ClassPrior`` replaces the
+    standard normal prior with one Gaussian per class, or a ``GaussianTarget``
+    predicts continuous targets from z. Either way the encoder q(z | x) does not
+    see y, so encoding never needs labels.
 
     Parameters
     ----------
@@ -93,6 +230,7 @@ class VAE(nn.Module):
         n_components: int,
         hidden_layer_sizes: Sequence[int],
         likelihood: str | TableLikelihood,
+        target: ClassPrior | GaussianTarget | None = None,
     ) -> None:
         super().__init__()
         self.encoder = Encoder(n_features, hidden_layer_sizes, n_components)
@@ -100,6 +238,62 @@ class VAE(nn.Module):
         if isinstance(likelihood, str):
             likelihood = make_likelihood(likelihood, n_features)
         self.likelihood = likelihood
+        self.target = target
+
+    @property
+    def class_prior(self) -> ClassPrior | None:
+        return self.target if isinstance(self.target, ClassPrior) else None
+
+    def sample_prior(
+        self,
+        n_samples: int,
+        generator: torch.Generator,
+        codes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Draw z from the prior (n_samples, k); of the classes ``codes`` if given."""
+        if self.class_prior is not None:
+            return self.class_prior.sample(codes, n_samples, generator)
+        weight = self.decoder.linear.weight
+        return torch.randn(
+            (n_samples, weight.shape[1]),
+            generator=generator,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """Return log p(z) summed over the latent dimensions: (...)."""
+        if self.class_prior is not None:
+            return self.class_prior.log_prob(z)
+        return -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=-1)
+
+    def kl(
+        self,
+        mu: torch.Tensor,
+        log_var: torch.Tensor,
+        z: torch.Tensor,
+        eps: torch.Tensor,
+    ) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per row, for the draws z = mu + sigma * eps.
+
+        In closed form for the standard normal prior; for a class prior, the
+        single-draw estimate log q(z|x) - log p(z), unbiased (as in the
+        Gaussian-mixture VAE of Dilokthanakul et al., 2016).
+        """
+        if self.class_prior is None:
+            return kl_standard_normal(mu, log_var).sum(dim=-1)
+        log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=-1)
+        return log_q - self.class_prior.log_prob(z)
+
+    def label_loss(
+        self, z: torch.Tensor, y: torch.Tensor, weight: float
+    ) -> torch.Tensor:
+        """Return ``weight`` times -log p(y | z) per row, (B,)."""
+        return -weight * self.target.target_log_prob(z, y)
+
+    def encode_sample(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Return z = mu(x) + sigma(x) * eps, (B, k)."""
+        return self.reparameterize(*self.encode(x), eps)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
@@ -124,11 +318,12 @@ class VAE(nn.Module):
 
     def loss_terms(
         self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reconstruction NLL per row (B,) and KL per row and dimension (B, k)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction NLL per row (B,), KL per row (B,), and the draws z (B, k)."""
         mu, log_var = self.encode(x)
-        out = self.decode(self.reparameterize(mu, log_var, eps))
-        return -self.log_lik(x, out, mask), kl_standard_normal(mu, log_var)
+        z = self.reparameterize(mu, log_var, eps)
+        out = self.decode(z)
+        return -self.log_lik(x, out, mask), self.kl(mu, log_var, z, eps), z
 
     def elbo(
         self, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None = None
@@ -146,7 +341,7 @@ class VAE(nn.Module):
         z = self.reparameterize(mu[None], log_var[None], eps)  # (L, B, k)
         out = self.decode(z)  # (L, B, D)
         log_lik = self.log_lik(x[None], out, mask).mean(dim=0)
-        return log_lik - kl_standard_normal(mu, log_var).sum(dim=1)
+        return log_lik - self.kl(mu[None], log_var[None], z, eps).mean(dim=0)
 
 
 def row_noise(rows: np.ndarray, n_draws: int, n_components: int) -> np.ndarray:
@@ -270,7 +465,7 @@ def _log_weights(
     z = module.reparameterize(mu, log_var, eps)  # (K, B, k)
     out = module.decode(z)  # (K, B, D)
     log_lik = module.log_lik(x[None], out, mask)  # (K, B)
-    log_prior = -0.5 * (z.square() + math.log(2 * math.pi)).sum(dim=2)
+    log_prior = module.log_prior(z)
     log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
     return log_lik + log_prior - log_q, out
 

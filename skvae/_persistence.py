@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ._likelihoods import GaussianLikelihood, TableLikelihood
-from ._model import VAE
+from ._model import VAE, ClassPrior, GaussianTarget
 from ._streaming import Stream, new_stream
 from ._tabular import Column, TableCodec
 from ._version import __version__
@@ -174,6 +174,7 @@ def _module_to_data(module: VAE) -> dict[str, Any]:
         ),
         "n_binary": likelihood.n_binary,
         "cardinalities": list(likelihood.cardinalities),
+        "target": _target_to_data(module.target),
         "weights": {
             name: tensor.detach().cpu().numpy().copy()
             for name, tensor in module.state_dict().items()
@@ -201,6 +202,7 @@ def _module_from_data(
                 data["n_components"],
                 data["hidden_layer_sizes"],
                 likelihood,
+                _target_from_data(data.get("target"), data["n_components"]),
             )
         module = module.to_empty(device=device).double()
         weights = {
@@ -214,6 +216,24 @@ def _module_from_data(
             f"incomplete or inconsistent ({type(exc).__name__}: {exc})."
         ) from None
     return module.eval()
+
+
+def _target_to_data(target: Any) -> dict[str, Any] | None:
+    if isinstance(target, ClassPrior):
+        return {"kind": "classes", "n_outputs": int(target.means.shape[0])}
+    if isinstance(target, GaussianTarget):
+        return {"kind": "continuous", "n_outputs": int(target.linear.out_features)}
+    return None
+
+
+def _target_from_data(
+    data: dict[str, Any] | None, n_components: int
+) -> ClassPrior | GaussianTarget | None:
+    if data is None:
+        return None
+    if data["kind"] == "classes":
+        return ClassPrior(data["n_outputs"], n_components)
+    return GaussianTarget(n_components, data["n_outputs"])
 
 
 # -- the codec ------------------------------------------------------------------------

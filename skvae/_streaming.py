@@ -39,8 +39,11 @@ def stream_epoch(
     observed: np.ndarray,
     batch_size: int,
     beta: float,
+    weights: np.ndarray | None = None,
 ) -> float:
     """One pass over a batch; return its negative ELBO in nats per row.
+
+    ``weights`` (n_rows,), scaled to mean 1, weigh the rows' terms (None: all 1).
 
     The module trains in float32 and is handed back in float64, eval mode, for
     batch-invariant inference. A non-finite loss restores the weights, the
@@ -49,10 +52,13 @@ def stream_epoch(
     lost.
     """
     device = next(module.parameters()).device
-    weights = _snapshot(module)
+    saved = _snapshot(module)
     optimizer_state = copy.deepcopy(stream.optimizer.state_dict())
     generator_state = stream.generator.get_state()
     X, M = as_tensors(values, observed, device)
+    W = None
+    if weights is not None:
+        W = torch.as_tensor(weights, dtype=torch.float32, device=device)
     module.float()
     try:
         total = train_epoch(
@@ -63,6 +69,7 @@ def stream_epoch(
             beta,
             stream.generator,
             M,
+            W=W,
         )
         finite = bool(_all_finite(module, total))
         if not finite:  # while the parameters are float32, as Adam's state is
@@ -70,7 +77,7 @@ def stream_epoch(
     finally:
         module.double().eval()
     if not finite:
-        module.load_state_dict(weights)
+        module.load_state_dict(saved)
         stream.generator.set_state(generator_state)
         raise FloatingPointError(
             "The loss became non-finite (NaN or inf) on this batch; the model and "

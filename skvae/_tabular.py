@@ -279,11 +279,14 @@ def fit_encode(
     standardize: bool,
     feature_names: np.ndarray | None,
     scaling: str = "standard",
+    weights: np.ndarray | None = None,
 ) -> tuple[TableCodec, np.ndarray, np.ndarray]:
     """Type the columns of ``X``, learn their encoding, and encode ``X``.
 
-    ``scaling`` is ``"standard"`` or ``"global"`` (see ``column_scales``). Returns
-    the codec and ``codec.encode(X)``.
+    ``scaling`` is ``"standard"`` or ``"global"`` (see ``column_scales``).
+    ``weights`` (n_rows,) weigh the rows in the means, standard deviations and
+    level frequencies, as repeating them would. Returns the codec and
+    ``codec.encode(X)``.
     """
     is_frame = isinstance(X, pd.DataFrame)
     n_columns = X.shape[1]
@@ -295,7 +298,9 @@ def fit_encode(
         label = _label(names[i], is_frame)
         dtype = series.dtype if is_frame else X.dtype
         if categorical[i]:
-            columns.append(_fit_discrete(series, names[i], label, dtype, is_frame))
+            columns.append(
+                _fit_discrete(series, names[i], label, dtype, is_frame, weights)
+            )
         else:
             columns.append(Column(names[i], CONTINUOUS, dtype))
     codec = TableCodec(columns, is_frame, standardize)
@@ -313,8 +318,11 @@ def fit_encode(
         # Column statistics over the observed entries, all columns at once.
         # (NumPy's nan-functions copy the data: only pay for them when needed.)
         nan = missing.any()
-        mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
-        std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
+        if weights is not None:
+            mean, std = _weighted_moments(values, missing, weights)
+        else:
+            mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
+            std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
         low = np.nanmin(values, axis=0) if nan else values.min(axis=0)
         high = np.nanmax(values, axis=0) if nan else values.max(axis=0)
         integral = np.all((values == np.round(values)) | missing, axis=0)
@@ -324,6 +332,18 @@ def fit_encode(
             columns[i].low, columns[i].high = float(low[j]), float(high[j])
             columns[i].integral = bool(integral[j])
     return (codec, *codec.encode(X, continuous=values))
+
+
+def _weighted_moments(
+    values: np.ndarray, missing: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of each column's observed entries."""
+    w = np.where(missing, 0.0, weights[:, None])
+    filled = np.where(missing, 0.0, values)
+    total = w.sum(axis=0)
+    mean = (w * filled).sum(axis=0) / total
+    variance = (w * np.square(filled - mean)).sum(axis=0) / total
+    return mean, np.sqrt(variance)
 
 
 def column_scales(std: np.ndarray, standardize: bool, scaling: str) -> np.ndarray:
@@ -562,7 +582,12 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
 
 
 def _fit_discrete(
-    series: Any, name: Any, label: str, dtype: Any, is_frame: bool
+    series: Any,
+    name: Any,
+    label: str,
+    dtype: Any,
+    is_frame: bool,
+    weights: np.ndarray | None = None,
 ) -> Column:
     values = pd.Series(series) if not is_frame else series
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -604,7 +629,12 @@ def _fit_discrete(
     kind = BINARY if len(categories) == 2 else CATEGORICAL
     column = Column(name, kind, dtype, categories=categories)
     codes = _codes(series, column, "ignore")
-    counts = np.bincount(codes[codes >= 0], minlength=len(categories))
+    seen = codes >= 0
+    counts = np.bincount(
+        codes[seen],
+        weights=None if weights is None else weights[seen],
+        minlength=len(categories),
+    )
     column.frequencies = counts / max(counts.sum(), 1)
     return column
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._model import VAE
+from ._model import VAE, fit_class_prior
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,63 @@ class TrainConfig:
 
 
 @dataclass
+class Targets:
+    """Labels of the rows of one tensor, for a model with a target head.
+
+    ``values`` holds class codes (n,) as long integers, -1 where a row has no
+    label, or standardised continuous targets (n, t) with NaN where missing.
+    ``weight`` is ``target_weight``: the weight of -log p(y | z) per row.
+    """
+
+    values: torch.Tensor
+    weight: float
+    labelled: torch.Tensor = field(init=False)  # indices of rows with a label
+
+    def __post_init__(self) -> None:
+        if self.values.dtype == torch.long:
+            has_label = self.values >= 0
+        else:
+            has_label = ~torch.isnan(self.values).all(dim=1)
+        self.labelled = torch.nonzero(has_label)[:, 0]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row has a label: the loss then uses the batch's own."""
+        return self.labelled.shape[0] == self.values.shape[0]
+
+    def take(self, index: torch.Tensor) -> Targets:
+        return Targets(self.values[index], self.weight)
+
+
+def _label_batches(
+    targets: Targets, n_steps: int, batch_size: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Row indices of one labelled mini-batch per step, (n_steps, size).
+
+    For partly labelled data: each optimizer step also takes a mini-batch of
+    labelled rows, cycling through them in shuffled order, so that a few
+    labels among many rows weigh as much as the rows without one (as in
+    Kingma et al., 2014, who train on labelled and unlabelled batches side by
+    side).
+    """
+    labelled = targets.labelled
+    size = min(batch_size, labelled.shape[0])
+    needed = n_steps * size
+    rounds = -(-needed // labelled.shape[0])
+    order = torch.cat(
+        [
+            labelled[
+                torch.randperm(labelled.shape[0], generator=generator).to(
+                    labelled.device
+                )
+            ]
+            for _ in range(rounds)
+        ]
+    )
+    return order[:needed].reshape(n_steps, size)
+
+
+@dataclass
 class TrainResult:
     """What a training run leaves behind. Losses are negative ELBOs in nats per row."""
 
@@ -120,14 +177,28 @@ def train_epoch(
     generator: torch.Generator,
     M: torch.Tensor | None = None,
     order: torch.Tensor | None = None,
+    W: torch.Tensor | None = None,
+    targets: Targets | None = None,
 ) -> torch.Tensor:
-    """One pass over ``X`` in shuffled mini-batches; the summed negative ELBO (0-d).
+    """One pass over ``X`` in shuffled mini-batches; the summed loss (0-d).
 
     ``M`` (n_samples, n_columns) holds 1 for observed entries and 0 for missing
     ones, which the reconstruction term leaves out; None means all observed.
     ``order`` visits only these rows, in this order (one evaluation period of a
-    larger epoch); None shuffles all of them.
+    larger epoch); None shuffles all of them. ``W`` (n_samples,) weighs each row's
+    terms (scaled to mean 1; None: all 1). With ``targets``, each step adds
+    ``targets.weight`` times the mean -log p(y | z) of labelled rows: the batch's
+    own when every row is labelled, else a labelled batch of its own.
     """
+    if targets is not None and module.class_prior is not None:
+        # The class prior follows the encoder: its exact update, once a period.
+        rows = targets.labelled
+        fit_class_prior(
+            module,
+            X.index_select(0, rows),
+            targets.values.index_select(0, rows),
+            None if W is None else W.index_select(0, rows),
+        )
     module.train()
     if order is None:
         order = torch.randperm(X.shape[0], generator=generator, device=X.device)
@@ -136,16 +207,44 @@ def train_epoch(
     eps_all = torch.randn(
         (n_samples, n_components), generator=generator, device=X.device
     )
+    label_batches = None
+    if targets is not None and not targets.complete:
+        n_steps = -(-n_samples // batch_size)
+        label_batches = _label_batches(targets, n_steps, batch_size, generator)
+        label_eps = torch.randn(
+            (*label_batches.shape, n_components), generator=generator, device=X.device
+        )
     total = torch.zeros((), device=X.device)
-    for start in range(0, n_samples, batch_size):
+    for step, start in enumerate(range(0, n_samples, batch_size)):
         index = order[start : start + batch_size]
         batch = X.index_select(0, index)  # (B, D)
         mask = None if M is None else M.index_select(0, index)
         eps = eps_all[start : start + batch_size]
-        nll, kl = module.loss_terms(batch, eps, mask)
-        kl_row = kl.sum(dim=1)
-        per_row = nll + kl_row
-        loss = per_row.mean() if beta == 1.0 else (nll + beta * kl_row).mean()
+        nll, kl, z = module.loss_terms(batch, eps, mask)
+        per_row = nll + kl
+        objective = per_row if beta == 1.0 else nll + beta * kl
+        if W is not None:
+            w = W.index_select(0, index)
+            per_row, objective = per_row * w, objective * w
+        loss = objective.mean()
+        if targets is not None:
+            if label_batches is None:  # every row labelled: the batch's own
+                y = targets.values.index_select(0, index)
+                label_loss = module.label_loss(z, y, targets.weight)
+                if W is not None:
+                    label_loss = label_loss * w
+            else:
+                rows = label_batches[step]
+                z_labelled = module.encode_sample(
+                    X.index_select(0, rows), label_eps[step]
+                )
+                y = targets.values.index_select(0, rows)
+                label_loss = module.label_loss(z_labelled, y, targets.weight)
+                if W is not None:
+                    label_loss = label_loss * W.index_select(0, rows)
+            label_term = label_loss.mean()
+            loss = loss + label_term
+            per_row = per_row + label_term.detach()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -233,12 +332,15 @@ def _tensor_periods(
     beta: float,
     generator: torch.Generator,
     period_rows: int,
+    W: torch.Tensor | None = None,
+    targets: Targets | None = None,
 ) -> Iterator[tuple[torch.Tensor, int]]:
     """Train one epoch over in-memory rows; yield (summed loss, rows) per period."""
     n_samples = X.shape[0]
+    extra = {"W": W, "targets": targets}
     if n_samples <= period_rows:  # one period: the plain epoch
         yield (
-            train_epoch(module, optimizer, X, batch_size, beta, generator, M),
+            train_epoch(module, optimizer, X, batch_size, beta, generator, M, **extra),
             n_samples,
         )
         return
@@ -249,18 +351,30 @@ def _tensor_periods(
     bounds = [batch_size * round(i * n_batches / n_periods) for i in range(n_periods)]
     for start, stop in zip(bounds, [*bounds[1:], n_samples], strict=True):
         part = order[start:stop]
-        loss = train_epoch(module, optimizer, X, batch_size, beta, generator, M, part)
+        loss = train_epoch(
+            module, optimizer, X, batch_size, beta, generator, M, part, **extra
+        )
         yield loss, part.shape[0]
 
 
 @torch.no_grad()
 def validation_loss(
-    module: VAE, X: torch.Tensor, eps: torch.Tensor, M: torch.Tensor | None = None
+    module: VAE,
+    X: torch.Tensor,
+    eps: torch.Tensor,
+    M: torch.Tensor | None = None,
+    W: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Return the summed negative ELBO of ``X`` with fixed noise (a draw per row)."""
+    """Return the summed negative ELBO of ``X`` with fixed noise (a draw per row).
+
+    Each row's term is multiplied by its weight in ``W`` (None: 1).
+    """
     module.eval()
-    nll, kl = module.loss_terms(X, eps, M)
-    return (nll + kl.sum(dim=1)).sum()
+    nll, kl, _ = module.loss_terms(X, eps, M)
+    per_row = nll + kl
+    if W is not None:
+        per_row = per_row * W
+    return per_row.sum()
 
 
 def train(
@@ -271,6 +385,9 @@ def train(
     generator: torch.Generator,
     M_train: torch.Tensor | None = None,
     M_val: torch.Tensor | None = None,
+    W_train: torch.Tensor | None = None,
+    W_val: torch.Tensor | None = None,
+    targets: Targets | None = None,
 ) -> TrainResult:
     """Fit ``module`` by minimising the negative ELBO with Adam.
 
@@ -284,8 +401,10 @@ def train(
     A non-finite loss or parameter restores the last good weights and stops with a
     warning, or raises ``FloatingPointError`` when no period finished cleanly. A
     ``KeyboardInterrupt`` keeps the best weights so far and warns. ``M_train`` and
-    ``M_val`` mark observed entries (see ``train_epoch``); ``X_train`` may be a
-    ``Partitions`` source, which brings its own masks.
+    ``M_val`` mark observed entries, ``W_train`` and ``W_val`` weigh rows, and
+    ``targets`` of the training rows add the label term (see ``train_epoch``);
+    ``X_train`` may be a ``Partitions`` source, which brings its own masks (and
+    takes neither weights nor targets).
     """
     result = TrainResult()
     device = next(module.parameters()).device
@@ -305,7 +424,7 @@ def train(
     if X_val is not None:
         # The starting point (PCA's solution, when the model starts there) is a
         # candidate too: early stopping never returns a worse validation loss.
-        initial = validation_loss(module, X_val, val_eps, M_val).item()
+        initial = validation_loss(module, X_val, val_eps, M_val, W_val).item()
         initial /= X_val.shape[0]
         if math.isfinite(initial):
             best_loss, best_state = initial, _snapshot(module)
@@ -343,11 +462,13 @@ def train(
                     beta,
                     generator,
                     period_rows,
+                    W_train,
+                    targets,
                 )
             for total, rows in periods:
                 finite = _all_finite(module, total)
                 if X_val is not None:
-                    val_total = validation_loss(module, X_val, val_eps, M_val)
+                    val_total = validation_loss(module, X_val, val_eps, M_val, W_val)
                     finite = finite & torch.isfinite(val_total)
                 if not bool(finite):  # the one host synchronisation of the period
                     _handle_non_finite(

@@ -20,6 +20,8 @@ from skvae import VAEImputer, VAETransformer
 ESTIMATORS = [
     VAETransformer(max_iter=5, hidden_layer_sizes=(16,)),
     VAETransformer(max_iter=5, hidden_layer_sizes=(16, 8), early_stopping=True),
+    # With labels: the checks pass y (target_tags.required), which trains a head.
+    VAETransformer(max_iter=5, hidden_layer_sizes=(16,), target_weight=1.0),
     VAEImputer(max_iter=5, hidden_layer_sizes=(16,)),
     VAEImputer(max_iter=5, hidden_layer_sizes=(16,), add_indicator=True),
 ]

@@ -305,11 +305,15 @@ def test_set_output_pandas_on_arrays():
 
 
 def test_parameters_are_the_transformers(fitted):
-    """Every VAETransformer parameter is an imputer parameter, passed through."""
+    """Every VAETransformer parameter but the label weight is an imputer's too."""
     shared = VAETransformer().get_params()
+    del shared["target_weight"]  # an imputer trains without labels
     params = fitted.get_params()
     assert set(shared) < set(params)
-    assert fitted.vae_.get_params() == {k: params[k] for k in shared}
+    assert "target_weight" not in params
+    vae_params = fitted.vae_.get_params()
+    assert vae_params.pop("target_weight") == 0
+    assert vae_params == {k: params[k] for k in shared}
     # n_components=None: half the columns, between 1 and 10.
     for n_columns, expected in [(1, 1), (4, 2), (9, 4), (30, 10)]:
         X = np.random.default_rng(0).normal(size=(40, n_columns))

@@ -115,8 +115,8 @@ def test_a_non_finite_batch_changes_nothing(monkeypatch):
     state = pickle.dumps(vae)
     original = streaming.train_epoch
 
-    def poisoned(module, optimizer, *args):
-        original(module, optimizer, *args)
+    def poisoned(module, optimizer, *args, **kwargs):
+        original(module, optimizer, *args, **kwargs)
         return torch.tensor(float("nan"))
 
     monkeypatch.setattr(streaming, "train_epoch", poisoned)

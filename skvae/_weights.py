@@ -1,0 +1,116 @@
+"""Row weights: ``sample_weight`` as repetitions, and the canonical training rows.
+
+A fit sees its training rows as a weighted set: rows of weight 0 are dropped,
+equal rows (with equal labels) are merged into one whose weight is the sum of
+theirs, and the rows are put in an order that depends on their values only. So
+a row of weight 3 trains the model exactly as three copies of it do, and the fit
+does not depend on the order of the rows, which scikit-learn's
+``check_sample_weight_equivalence_on_dense_data`` asks of every estimator whose
+``fit`` takes ``sample_weight``. No torch here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import _check_sample_weight
+
+
+def check_weights(sample_weight: Any, X: Any) -> np.ndarray:
+    """Return ``sample_weight`` as float64 (n_rows,): ones for None.
+
+    Raises a ValueError for weights of the wrong shape, negative or non-finite
+    weights, or weights that are all zero.
+    """
+    if sample_weight is None:
+        return np.ones(X.shape[0])
+    weights = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinity.")
+    if not np.any(weights > 0):
+        raise ValueError(
+            "sample_weight is zero for every row: there is nothing to fit. Give "
+            "the rows to train on a positive weight."
+        )
+    return weights
+
+
+def canonical_rows(
+    X: Any, weights: np.ndarray, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the positions of the distinct weighted rows, in canonical order.
+
+    Rows of weight 0 are left out; equal rows (equal labels too, when given) are
+    merged and their weights summed. The order sorts the rows by their values,
+    first column first (NaN last), so it depends on the rows' values, not on
+    where they were in ``X``, and it is the same for data in other units (any
+    increasing transformation of a column keeps it). Returns the positions in
+    ``X`` of the rows kept and their summed weights.
+    """
+    positive = np.flatnonzero(weights > 0)
+    if len(positive) < X.shape[0]:
+        X = take_rows(X, positive)
+        labels = None if labels is None else labels[positive]
+    keys = [_ranks(_column(X, j)) for j in range(X.shape[1])]
+    if labels is not None:
+        label_columns = labels.reshape(labels.shape[0], -1)
+        keys += [_ranks(label_columns[:, j]) for j in range(label_columns.shape[1])]
+    order = np.lexsort(keys[::-1])  # the first column is the primary key
+    n_rows = len(order)
+    new_group = np.zeros(n_rows, dtype=bool)
+    new_group[0] = True
+    for key in keys:
+        ranked = key[order]
+        new_group[1:] |= ranked[1:] != ranked[:-1]
+    group = np.cumsum(new_group) - 1
+    summed = np.bincount(group, weights=weights[positive][order])
+    return positive[order[new_group]], summed
+
+
+def _column(X: Any, j: int) -> Any:
+    return X.iloc[:, j] if isinstance(X, pd.DataFrame) else X[:, j]
+
+
+def _ranks(values: Any) -> np.ndarray:
+    """Return the rank of each value among the column's distinct values (NaN last)."""
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except (TypeError, ValueError):  # unorderable or unhashable: the codec says so
+        codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
+    codes = codes.astype(np.int64, copy=False)
+    return np.where(codes < 0, len(uniques), codes)
+
+
+def take_rows(X: Any, positions: np.ndarray) -> Any:
+    """Return the rows of ``X`` at ``positions`` (a DataFrame keeps its dtypes)."""
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[positions].reset_index(drop=True)
+    return X[positions]
+
+
+def weighted_pca(
+    X: np.ndarray, weights: np.ndarray, n_components: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Probabilistic PCA of weighted rows: mean, components, variances, noise.
+
+    As ``sklearn.decomposition.PCA`` on the rows repeated by their weights
+    (weights scaled to mean 1; covariance divided by their sum minus 1):
+    ``components`` (q, D), the top q eigenvalues of the weighted covariance, and
+    the noise variance, the mean of the other eigenvalues among the first
+    min(n_rows, D).
+    """
+    weights = weights / weights.mean()
+    mean = np.average(X, axis=0, weights=weights)
+    centred = (X - mean) * np.sqrt(weights)[:, None]
+    covariance = centred.T @ centred / max(weights.sum() - 1.0, 1e-12)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    eigenvalues = np.maximum(eigenvalues[::-1], 0.0)
+    eigenvectors = eigenvectors[:, ::-1]
+    rank = min(X.shape)
+    rest = eigenvalues[n_components:rank]
+    noise = float(rest.mean()) if rest.size else 0.0
+    return mean, eigenvectors[:, :n_components].T, eigenvalues[:n_components], noise
