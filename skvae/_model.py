@@ -143,8 +143,12 @@ def fit_class_prior(
     For rows ``x`` of classes ``codes``: m_y is the (weighted) mean of the
     posterior means mu(x) of class y, s_y^2 their variance plus the mean
     posterior variance (the spread of the class's aggregate posterior), and
-    pi_y the class's share of the rows. These maximise sum E_q[log p(y, z)]
-    over the prior's parameters. A class without rows keeps its values.
+    pi_y the class's share of the rows. Rows without a label (code -1) count
+    towards each class with its current posterior p(y | mu(x)), as in an EM step
+    of a Gaussian mixture, so the classes follow the clusters the unlabelled
+    rows form while the labelled rows hold them to their labels. These moments
+    maximise sum E_q[log p(y, z)] over the prior's parameters. A class without
+    rows keeps its values.
     """
     prior = module.class_prior
     n_classes, k = prior.means.shape
@@ -160,12 +164,17 @@ def fit_class_prior(
     for start in range(0, len(codes), chunk):
         part = slice(start, start + chunk)
         mu, log_var = (t.to(dtype) for t in module.encode(x[part]))
-        wp, c = w[part], codes[part]
-        total.index_add_(0, c, wp)
-        first.index_add_(0, c, wp[:, None] * mu)
-        second.index_add_(0, c, wp[:, None] * (mu.square() + torch.exp(log_var)))
+        c = codes[part]
+        labelled = c >= 0
+        responsibility = torch.softmax(prior.log_joint(mu), dim=-1)  # (B, C)
+        one_hot = torch.nn.functional.one_hot(c.clamp_min(0), n_classes).to(dtype)
+        responsibility = torch.where(labelled[:, None], one_hot, responsibility)
+        r = responsibility * w[part][:, None]  # (B, C)
+        total += r.sum(dim=0)
+        first += r.T @ mu
+        second += r.T @ (mu.square() + torch.exp(log_var))
     module.train(was_training)
-    seen = total > 0
+    seen = total > 1e-8
     count = total[seen][:, None]
     means = first[seen] / count
     variance = (second[seen] / count - means.square()).clamp_min(1e-4)

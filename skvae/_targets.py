@@ -33,15 +33,6 @@ class TargetCodec:
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
 
-    @property
-    def n_outputs(self) -> int:
-        """Number of classes, or of continuous targets."""
-        return len(self.classes) if self.kind == CLASSES else len(self.mean)
-
-    def class_codes(self, labels: Any, name: str = "y") -> np.ndarray:
-        """Return the code of each label in ``labels``; unknown labels raise."""
-        return class_codes(self.classes, labels, name)
-
 
 def class_codes(classes: np.ndarray, labels: Any, name: str = "y") -> np.ndarray:
     """Return the position in ``classes`` of each label; unknown labels raise."""
@@ -129,7 +120,7 @@ def fit_targets(y: Any, n_rows: int) -> tuple[TargetCodec, np.ndarray]:
     codec = TargetCodec(CLASSES, kind, classes=_natural(classes))
     codes = np.full(values.shape[0], UNLABELLED, dtype=np.int64)
     labelled = ~missing & ~minus_one
-    codes[labelled] = codec.class_codes(values[labelled])
+    codes[labelled] = class_codes(codec.classes, values[labelled])
     return codec, codes
 
 

@@ -105,9 +105,6 @@ class Targets:
         """Whether every row has a label: the loss then uses the batch's own."""
         return self.labelled.shape[0] == self.values.shape[0]
 
-    def take(self, index: torch.Tensor) -> Targets:
-        return Targets(self.values[index], self.weight)
-
 
 def _label_batches(
     targets: Targets, n_steps: int, batch_size: int, generator: torch.Generator
@@ -192,13 +189,7 @@ def train_epoch(
     """
     if targets is not None and module.class_prior is not None:
         # The class prior follows the encoder: its exact update, once a period.
-        rows = targets.labelled
-        fit_class_prior(
-            module,
-            X.index_select(0, rows),
-            targets.values.index_select(0, rows),
-            None if W is None else W.index_select(0, rows),
-        )
+        fit_class_prior(module, X, targets.values, W)
     module.train()
     if order is None:
         order = torch.randperm(X.shape[0], generator=generator, device=X.device)

@@ -161,10 +161,10 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         scikit-learn's ``type_of_target`` reads it:
 
         - class labels (``"binary"``, ``"multiclass"``): the prior over z becomes
-          one unit-variance Gaussian per class, p(z | y) = N(m_y, I), with learned
-          means; p(y | z) is its Bayes posterior, linear in z, so a linear
-          classifier on the features can match it, and ``sample(y=...)`` draws rows
-          of a class.
+          one Gaussian per class, p(z | y) = N(m_y, diag s_y^2), set after every
+          epoch to the moments of the class's encoded rows (rows without a label
+          count with their class probabilities, as in EM); p(y | z) is its Bayes
+          posterior, and ``sample(y=...)`` draws rows of a class.
         - continuous targets (1-D or 2-D floats): a linear Gaussian head predicts
           the standardised targets from z.
 
@@ -532,11 +532,16 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         def part(rows: np.ndarray | None) -> dict[str, Any]:
             if rows is None:
                 return {}
-            index = torch.as_tensor(rows, device=self.device_)
             w = None if weights is None else weights[rows] / weights[rows].mean()
+            if len(rows) == n_samples:  # every row: no copy
+                X_part, M_part = data, mask
+            else:
+                index = torch.as_tensor(rows, device=self.device_)
+                X_part = data[index]
+                M_part = None if mask is None else mask[index]
             return {
-                "X": data[index],
-                "M": None if mask is None else mask[index],
+                "X": X_part,
+                "M": M_part,
                 "W": None if w is None else self._tensor(w),
                 "offset": float(np.average(offsets[rows], weights=w)),
                 "targets": None if labels is None else self._targets(labels[rows]),
@@ -612,7 +617,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         target = module.target
         if isinstance(target, ClassPrior):
-            seen = np.flatnonzero(labels >= 0)
+            seen = np.flatnonzero(labels >= 0)  # the labelled rows place the classes
             fit_class_prior(
                 module,
                 data[torch.as_tensor(seen, device=self.device_)],

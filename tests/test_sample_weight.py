@@ -115,3 +115,12 @@ def test_partial_fit_takes_weights(blobs):
     assert vae.n_samples_seen_ == 180  # the rows of weight 0 are not seen
     vae.partial_fit(blobs, sample_weight=np.linspace(0.5, 2, 200))
     assert np.isfinite(vae.loss_curve_).all() and len(vae.loss_curve_) == 2
+
+
+def test_dask_fits_take_neither_weights_nor_labels(blobs):
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(blobs, chunks=100)
+    with pytest.raises(ValueError, match="sample_weight is not supported"):
+        VAETransformer(2, **FAST).fit(X, sample_weight=np.ones(200))
+    with pytest.raises(ValueError, match="does not take"):
+        VAETransformer(2, target_weight=1, **FAST).fit(X, np.zeros(200))
