@@ -33,12 +33,17 @@ _N_IMPUTE_DRAWS = 64
 def _with_vae_parameters(cls: type) -> type:
     """Fill ``{vae_parameters}`` in the docstring with VAETransformer's parameters.
 
-    The imputer takes every VAETransformer parameter, with the same meaning: one
-    description, kept where the parameters are defined.
+    The imputer takes every VAETransformer parameter but ``target_weight``, with
+    the same meaning: one description, kept where the parameters are defined.
     """
     shared = inspect.cleandoc(VAETransformer.__doc__)
     start = shared.index("hidden_layer_sizes : int")
     end = shared.index("Attributes\n----------")
+    # An imputer trains without labels: no target_weight.
+    labels = shared.index("target_weight : float")
+    after = shared.index("beta : float")
+    shared = shared[:labels] + shared[after:]
+    end -= after - labels
     doc = inspect.cleandoc(cls.__doc__).replace("{vae_parameters}\n", shared[start:end])
     cls.__doc__ = doc + "\n"  # closing quotes on a line of their own, as written
     return cls
