@@ -49,7 +49,13 @@ from ._training import (
     train,
 )
 from ._validation import float_dtype, resolve_device, seed_from, validate_table
-from ._weights import canonical_rows, check_weights, take_rows, weighted_pca
+from ._weights import (
+    as_repetitions,
+    canonical_rows,
+    check_weights,
+    take_rows,
+    weighted_pca,
+)
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
 # (rows x noise draws x the widest layer of the network) holds at most this many
@@ -1032,7 +1038,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if self.target_weight > 0 and y is not None:
             target_codec, labels = fit_targets(y, X.shape[0])
         if canonical:
-            positions, weights = canonical_rows(X, weights, labels)
+            positions, weights = as_repetitions(*canonical_rows(X, weights, labels))
             X = take_rows(X, positions)
             labels = None if labels is None else labels[positions]
         elif not np.all(weights > 0):

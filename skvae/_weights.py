@@ -2,9 +2,10 @@
 
 A fit sees its training rows as a weighted set: rows of weight 0 are dropped,
 equal rows (with equal labels) are merged into one whose weight is the sum of
-theirs, and the rows are put in an order that depends on their values only. So
-a row of weight 3 trains the model exactly as three copies of it do, and the fit
-does not depend on the order of the rows, which scikit-learn's
+theirs, and the rows are put in an order that depends on their values only;
+whole-number weights are then spread back out as copies (``as_repetitions``).
+So a row of weight 3 trains the model exactly as three copies of it do, and the
+fit does not depend on the order of the rows, which scikit-learn's
 ``check_sample_weight_equivalence_on_dense_data`` asks of every estimator whose
 ``fit`` takes ``sample_weight``. No torch here.
 """
@@ -83,6 +84,28 @@ def _ranks(values: Any) -> np.ndarray:
         codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
     codes = codes.astype(np.int64, copy=False)
     return np.where(codes < 0, len(uniques), codes)
+
+
+def as_repetitions(
+    positions: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat each row by its weight when the weights are whole numbers.
+
+    ``canonical_rows`` merges equal rows; when every weight is a whole number
+    (as after merging unweighted duplicates, or for integer ``sample_weight``),
+    the rows are spread back out as that many copies, in canonical order, so
+    that the training sees as many rows, mini-batches and epochs as the
+    repeated data would (merged, a table of 784 rows with 299 distinct ones
+    took 2 steps an epoch instead of 4 and stopped at its start). Left merged,
+    with their weights, when the weights are fractional or the copies would
+    exceed ``max(4 * distinct rows, 2**17)`` rows.
+    """
+    whole = np.all(weights == np.round(weights))
+    total = weights.sum()
+    if not whole or total > max(4 * len(positions), 2**17):
+        return positions, weights
+    counts = weights.astype(np.int64)
+    return np.repeat(positions, counts), np.ones(int(total))
 
 
 def take_rows(X: Any, positions: np.ndarray) -> Any:
