@@ -130,6 +130,55 @@ class ClassPrior(nn.Module):
         return log_post.gather(-1, y[..., None])[..., 0]
 
 
+def target_head(
+    n_classes: int | None, n_targets: int | None, n_components: int
+) -> ClassPrior | GaussianTarget | None:
+    """Return the head for labels: a class prior, a linear Gaussian head, or None.
+
+    ``n_classes`` for class labels; otherwise ``n_targets`` continuous targets;
+    None for both when fitted without labels.
+    """
+    if n_classes is not None:
+        return ClassPrior(n_classes, n_components)
+    if n_targets is not None:
+        return GaussianTarget(n_components, n_targets)
+    return None
+
+
+@torch.no_grad()
+def start_target(
+    module: VAE, x: torch.Tensor, labels: np.ndarray, weights: np.ndarray | None
+) -> None:
+    """Start the target head from the starting encoder.
+
+    A class prior starts at the moments of each class's encoded labelled rows
+    (``fit_class_prior``); a linear head at the (weighted) least-squares fit of
+    the continuous targets (NaN where missing) on the starting latent means.
+    """
+    device = x.device
+    if module.class_prior is not None:
+        seen = np.flatnonzero(labels >= 0)  # the labelled rows place the classes
+        fit_class_prior(
+            module,
+            x[torch.as_tensor(seen, device=device)],
+            torch.as_tensor(labels[seen], device=device),
+            None if weights is None else torch.as_tensor(weights[seen]),
+        )
+        return
+    target = module.target
+    mu = module.encode(x)[0].double().cpu().numpy()
+    w = np.ones(len(labels)) if weights is None else weights
+    seen = ~np.isnan(labels).all(axis=1)
+    root = np.sqrt(w[seen])[:, None]
+    design = np.column_stack([mu[seen], np.ones(seen.sum())]) * root
+    goal = np.nan_to_num(labels[seen]) * root
+    coef, *_ = np.linalg.lstsq(design, goal, rcond=None)
+    variance = np.maximum(np.mean((goal - design @ coef) ** 2, axis=0), 1e-3)
+    target.linear.weight.copy_(torch.as_tensor(coef[:-1].T))
+    target.linear.bias.copy_(torch.as_tensor(coef[-1]))
+    target.log_var.copy_(torch.as_tensor(np.log(variance)))
+
+
 @torch.no_grad()
 def fit_class_prior(
     module: VAE,

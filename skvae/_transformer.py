@@ -27,13 +27,12 @@ from ._dask import dask_aware, fit_dask, is_dask_collection
 from ._likelihoods import TableLikelihood
 from ._model import (
     VAE,
-    ClassPrior,
-    GaussianTarget,
-    fit_class_prior,
     init_from_pca,
     init_weights,
     kl_standard_normal,
     row_noise,
+    start_target,
+    target_head,
 )
 from ._persistence import dump_state, load_state
 from ._streaming import new_stream, stream_epoch
@@ -568,7 +567,7 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             labels=labels,
         )
         if labels is not None:
-            self._start_target(module, data, labels, weights)
+            start_target(module, data, labels, weights)
         self._train(
             module,
             train_part["X"],
@@ -607,45 +606,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         else:
             values = self._tensor(labels)
         return Targets(values, float(self.target_weight))
-
-    def _start_target(
-        self,
-        module: VAE,
-        data: torch.Tensor,
-        labels: np.ndarray,
-        weights: np.ndarray | None,
-    ) -> None:
-        """Start the target head from the starting encoder.
-
-        A class prior starts at the moments of each class's encoded labelled
-        rows (``fit_class_prior``); a continuous target's head at the
-        least-squares fit of the targets on the starting latent means.
-        """
-        target = module.target
-        if isinstance(target, ClassPrior):
-            seen = np.flatnonzero(labels >= 0)  # the labelled rows place the classes
-            fit_class_prior(
-                module,
-                data[torch.as_tensor(seen, device=self.device_)],
-                torch.as_tensor(labels[seen], device=self.device_),
-                None if weights is None else torch.as_tensor(weights[seen]),
-            )
-            return
-        with torch.no_grad():
-            mu = module.encode(data)[0].double().cpu().numpy()
-        w = np.ones(len(labels)) if weights is None else weights
-        seen = ~np.isnan(labels).all(axis=1)
-        design = (
-            np.column_stack([mu[seen], np.ones(seen.sum())]) * np.sqrt(w[seen])[:, None]
-        )
-        goal = np.nan_to_num(labels[seen]) * np.sqrt(w[seen])[:, None]
-        coef, *_ = np.linalg.lstsq(design, goal, rcond=None)
-        residual = goal - design @ coef
-        variance = np.maximum(np.mean(residual**2, axis=0), 1e-3)
-        with torch.no_grad():
-            target.linear.weight.copy_(torch.as_tensor(coef[:-1].T))
-            target.linear.bias.copy_(torch.as_tensor(coef[-1]))
-            target.log_var.copy_(torch.as_tensor(np.log(variance)))
 
     def _budget(self, n_train: int) -> tuple[int, int]:
         """Return the mini-batch size and the epoch budget for ``n_train`` rows."""
@@ -1102,7 +1062,11 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             codec.n_continuous, self.likelihood, codec.n_binary, codec.cardinalities
         )
         with torch.device("meta"):
-            target = _target_head(self.classes_, labels, self.n_components)
+            target = target_head(
+                None if self.classes_ is None else len(self.classes_),
+                None if labels is None else labels.reshape(len(labels), -1).shape[1],
+                self.n_components,
+            )
             module = VAE(codec.width, self.n_components, hidden, likelihood, target)
         module = module.to_empty(device=self.device_)
         init_weights(module, generator)
@@ -1270,17 +1234,6 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 for _name in ("transform", "inverse_transform", "score_samples"):
     setattr(VAETransformer, _name, dask_aware(getattr(VAETransformer, _name)))
 del _name
-
-
-def _target_head(
-    classes: np.ndarray | None, labels: np.ndarray | None, n_components: int
-) -> ClassPrior | GaussianTarget | None:
-    """Return the model's head for ``labels``: a class prior, a linear head, None."""
-    if labels is None:
-        return None
-    if classes is not None:
-        return ClassPrior(len(classes), n_components)
-    return GaussianTarget(n_components, labels.shape[1])
 
 
 def chunk_rows(module: torch.nn.Module, draws: int = 1, width: int = 1) -> int:
