@@ -162,21 +162,24 @@ def start_target(
             module,
             x[torch.as_tensor(seen, device=device)],
             torch.as_tensor(labels[seen], device=device),
-            None if weights is None else torch.as_tensor(weights[seen]),
+            None if weights is None else torch.as_tensor(weights[seen], device=device),
         )
         return
     target = module.target
     mu = module.encode(x)[0].double().cpu().numpy()
-    w = np.ones(len(labels)) if weights is None else weights
-    seen = ~np.isnan(labels).all(axis=1)
-    root = np.sqrt(w[seen])[:, None]
-    design = np.column_stack([mu[seen], np.ones(seen.sum())]) * root
-    goal = np.nan_to_num(labels[seen]) * root
-    coef, *_ = np.linalg.lstsq(design, goal, rcond=None)
-    variance = np.maximum(np.mean((goal - design @ coef) ** 2, axis=0), 1e-3)
-    target.linear.weight.copy_(torch.as_tensor(coef[:-1].T))
-    target.linear.bias.copy_(torch.as_tensor(coef[-1]))
-    target.log_var.copy_(torch.as_tensor(np.log(variance)))
+    w = np.ones(len(labels)) if weights is None else weights / weights.mean()
+    design = np.column_stack([mu, np.ones(len(mu))])
+    for j in range(labels.shape[1]):  # each target on the rows where it is seen
+        seen = ~np.isnan(labels[:, j])
+        root = np.sqrt(w[seen])
+        coef, *_ = np.linalg.lstsq(
+            design[seen] * root[:, None], labels[seen, j] * root, rcond=None
+        )
+        residual = labels[seen, j] - design[seen] @ coef
+        variance = max(np.average(residual**2, weights=w[seen]), 1e-3)
+        target.linear.weight[j] = torch.as_tensor(coef[:-1])
+        target.linear.bias[j] = float(coef[-1])
+        target.log_var[j] = float(np.log(variance))
 
 
 @torch.no_grad()

@@ -32,7 +32,7 @@ from ._version import __version__
 
 # Raised when the layout of the saved state changes; loading a newer format fails
 # with a clear error instead of a traceback from inside torch.
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the module may hold a target head (``target``)
 
 
 class InconsistentVersionWarning(UserWarning):

@@ -56,6 +56,10 @@ def fit_targets(y: Any, n_rows: int) -> tuple[TargetCodec, np.ndarray]:
     length, one without a single label, or of a kind the model cannot learn.
     """
     values = _as_array(y)
+    if values.ndim == 0:
+        raise ValueError(
+            f"y must be array-like with one target per row of X, got a scalar {y!r}."
+        )
     if values.shape[0] != n_rows:
         raise ValueError(
             f"y has {values.shape[0]} rows but X has {n_rows}; pass one target "

@@ -118,19 +118,13 @@ def _label_batches(
     side).
     """
     labelled = targets.labelled
-    size = min(batch_size, labelled.shape[0])
+    n_labelled = labelled.shape[0]
+    size = min(batch_size, n_labelled)
     needed = n_steps * size
-    rounds = -(-needed // labelled.shape[0])
-    order = torch.cat(
-        [
-            labelled[
-                torch.randperm(labelled.shape[0], generator=generator).to(
-                    labelled.device
-                )
-            ]
-            for _ in range(rounds)
-        ]
-    )
+    rounds = -(-needed // n_labelled)
+    # One shuffle of the labelled rows per round, all drawn at once.
+    keys = torch.rand((rounds, n_labelled), generator=generator, device=labelled.device)
+    order = labelled[torch.argsort(keys, dim=1).reshape(-1)]
     return order[:needed].reshape(n_steps, size)
 
 
@@ -528,6 +522,9 @@ def train(
         progress.close()
     if best_state is not None and (X_val is not None or result.interrupted):
         module.load_state_dict(best_state)
+    if targets is not None and module.class_prior is not None:
+        # The class prior of the final encoder, for sampling and the classifier.
+        fit_class_prior(module, X_train, targets.values, W_train)
     return result
 
 

