@@ -182,8 +182,17 @@ def train_epoch(
     own when every row is labelled, else a labelled batch of its own.
     """
     if targets is not None and module.class_prior is not None:
-        # The class prior follows the encoder: its exact update, once a period.
-        fit_class_prior(module, X, targets.values, W)
+        # The class prior follows the encoder: its exact update, once a period,
+        # on the period's rows (one encoder pass over the data per epoch).
+        if order is None:
+            fit_class_prior(module, X, targets.values, W)
+        else:
+            fit_class_prior(
+                module,
+                X.index_select(0, order),
+                targets.values.index_select(0, order),
+                None if W is None else W.index_select(0, order),
+            )
     module.train()
     if order is None:
         order = torch.randperm(X.shape[0], generator=generator, device=X.device)

@@ -221,3 +221,27 @@ def test_a_class_prior_survives_saving(labelled, tmp_path):
         loaded.sample(4, y=5, random_state=0), labelled.sample(4, y=5, random_state=0)
     )
     assert_array_equal(loaded.classes_, labelled.classes_)
+
+
+def test_labels_train_in_periods_on_large_data(blobs, monkeypatch):
+    """Above PERIOD_ROWS rows the class prior follows each period's rows."""
+    from skvae import _model, _training
+
+    monkeypatch.setattr(_training, "PERIOD_ROWS", 100)
+    fitted_rows = []
+    original = _model.fit_class_prior
+
+    def spy(module, x, *args, **kwargs):
+        fitted_rows.append(x.shape[0])
+        return original(module, x, *args, **kwargs)
+
+    monkeypatch.setattr(_training, "fit_class_prior", spy)
+    y = np.where(blobs[:, 0] > 0, 1, -1)  # one class labelled, the rest not
+    y[::3] = 0
+    vae = VAETransformer(
+        2, target_weight=5, max_iter=2, batch_size=16, hidden_layer_sizes=(16,)
+    ).fit(blobs, y)
+    assert len(vae.loss_curve_) == 4  # 200 rows: 2 periods an epoch, 2 epochs
+    # Each period's rows, then all the rows once more after training.
+    assert fitted_rows == [96, 104, 96, 104, 200]
+    assert np.isfinite(vae.module_.class_prior.means.numpy()).all()
