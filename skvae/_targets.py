@@ -30,8 +30,6 @@ class TargetCodec:
     kind: str
     type_of_target: str
     classes: np.ndarray | None = None
-    mean: np.ndarray | None = None
-    scale: np.ndarray | None = None
 
 
 def class_codes(classes: np.ndarray, labels: Any, name: str = "y") -> np.ndarray:
@@ -187,7 +185,5 @@ def _fit_continuous(
     codec = TargetCodec(
         CONTINUOUS,
         "continuous" if numbers.shape[1] == 1 else "continuous-multioutput",
-        mean=mean,
-        scale=scale,
     )
     return codec, (numbers - mean) / scale
