@@ -23,22 +23,14 @@ from sklearn.utils.validation import _check_sample_weight
 def check_weights(sample_weight: Any, X: Any) -> np.ndarray:
     """Return ``sample_weight`` as float64 (n_rows,): ones for None.
 
-    Raises a ValueError for weights of the wrong shape, negative or non-finite
-    weights, or weights that are all zero.
+    scikit-learn's ``_check_sample_weight`` raises the ValueErrors: weights of
+    the wrong shape, negative, NaN or infinite, or all zero.
     """
     if sample_weight is None:
         return np.ones(X.shape[0])
-    weights = _check_sample_weight(
+    return _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
-    if not np.all(np.isfinite(weights)):
-        raise ValueError("sample_weight contains NaN or infinity.")
-    if not np.any(weights > 0):
-        raise ValueError(
-            "sample_weight is zero for every row: there is nothing to fit. Give "
-            "the rows to train on a positive weight."
-        )
-    return weights
 
 
 def canonical_rows(

@@ -1,14 +1,12 @@
 """A label-aware latent (``target_weight``) and class-conditional samples."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
@@ -20,13 +18,6 @@ from .test_tabular import make_table
 FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
-
-
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
@@ -36,11 +27,9 @@ def digits():
 @pytest.fixture(scope="module")
 def labelled(digits):
     X_train, _, y_train, _ = digits
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return VAETransformer(
-            2, target_weight=10, hidden_layer_sizes=(64,), random_state=0
-        ).fit(X_train, y_train)
+    return VAETransformer(
+        2, target_weight=10, hidden_layer_sizes=(64,), random_state=0
+    ).fit(X_train, y_train)
 
 
 def _accuracy(vae, digits):

@@ -1,12 +1,9 @@
 """``sample_weight``: weights act as repetitions, and a fit ignores row order."""
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
@@ -15,13 +12,6 @@ from skvae import VAETransformer
 from .test_tabular import make_table, with_holes
 
 FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 @pytest.fixture(scope="module")
