@@ -19,31 +19,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-
-def is_dask_collection(X: Any) -> bool:
-    """Whether ``X`` is a dask DataFrame, Series or Array (without importing dask)."""
-    return type(X).__module__.split(".")[0] in ("dask", "dask_expr")
-
-
-def reject(estimator: Any) -> None:
-    """Raise the error that says what takes a dask collection, and what to do."""
-    name = type(estimator).__name__
-    if hasattr(estimator, "partial_fit"):
-        advice = (
-            "fit takes the dask collection itself and streams its partitions; "
-            "partial_fit takes one computed partition at a time: `for part in "
-            "X.partitions: vae.partial_fit(part.compute())`. transform, "
-            "inverse_transform and score_samples take dask collections and stay lazy."
-        )
-    else:
-        advice = (
-            "Fit it on a representative sample computed into memory, then apply it "
-            "partition by partition: `X.map_partitions(estimator.transform)`."
-        )
-    raise TypeError(
-        f"{name} cannot take a dask collection here: it would load the whole "
-        f"collection into this process. {advice}"
-    )
+from ._inference import encode_checked, kl_per_component, to_output
+from ._setup import new_module, prepare, read_rows, run_training, setup_attributes
+from ._training import (
+    MAX_VALIDATION_ROWS,
+    HeldOut,
+    Partitions,
+    TrainingRows,
+    as_tensors,
+)
+from ._validation import is_dask_collection, reject_dask, seed_from
 
 
 def dask_aware(method: Any) -> Any:
@@ -106,7 +91,7 @@ def dask_apply(estimator: Any, name: str, X: Any) -> Any:
     if (
         isinstance(X, da.Array)
         and name == "inverse_transform"
-        and (estimator._codec.is_frame)
+        and estimator.codec_.is_frame
     ):  # latent points to a table like the training DataFrame
         return dask_apply(estimator, name, dd.from_dask_array(X.rechunk({1: -1})))
     if isinstance(X, da.Array):
@@ -163,7 +148,8 @@ def _frame_meta(estimator: Any, name: str) -> tuple[Any, Any]:
         return meta, wrap
     # inverse_transform: a table like the training one (as inverse_transform
     # gives it for zero rows), or numbered columns for an array-fitted model.
-    empty = estimator._to_output(np.empty((0, estimator._codec.width)), np.float64)
+    codec = estimator.codec_
+    empty = to_output(codec, np.empty((0, codec.width)), np.float64)
     meta = empty if isinstance(empty, pd.DataFrame) else pd.DataFrame(empty)
 
     def wrap(result: Any, part: pd.DataFrame) -> pd.DataFrame:
@@ -188,24 +174,39 @@ def _array_out(estimator: Any, name: str, dtype: Any) -> tuple[int | None, Any]:
 SAMPLE_ROWS = 10_000
 
 
-def fit_dask(estimator: Any, X: Any) -> Any:
-    """Fit ``estimator`` on a dask DataFrame or Array, one partition at a time.
+def check_dask_fit(estimator: Any, y: Any, sample_weight: Any) -> None:
+    """Raise a clear ValueError for what a fit on a dask collection cannot take."""
+    if sample_weight is not None:
+        raise ValueError(
+            "sample_weight is not supported when fitting a dask collection. "
+            "Fit an in-memory table (a pandas DataFrame or NumPy array) to "
+            "weigh rows."
+        )
+    if y is not None and estimator.target_weight > 0:
+        raise ValueError(
+            f"target_weight={estimator.target_weight:g} trains on labels, which a "
+            "fit on a dask collection does not take. Fit an in-memory table "
+            "with y, or set target_weight=0."
+        )
 
-    One dask pass gives the column statistics, the categories with their counts,
-    the validation rows and a sample of the training rows (which types the
-    columns and starts the model at PPCA). With ``early_stopping``, each partition
-    holds out a seeded random share of its rows, ``validation_fraction`` but at
-    most ``MAX_VALIDATION_ROWS`` rows in all: the same rows every epoch, never
-    trained on.
-    Each epoch visits the partitions in a seeded random order, each shuffled
-    within; only one partition is in memory at a time.
+
+def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
+    """Fit on a dask DataFrame or Array, one partition at a time.
+
+    Returns every fitted attribute; sets nothing on ``estimator`` but what
+    ``validate_data`` sets. One dask pass gives the column statistics, the
+    categories with their counts, the validation rows and a sample of the
+    training rows (which types the columns and starts the model at PPCA). With
+    ``early_stopping``, each partition holds out a seeded random share of its
+    rows, ``validation_fraction`` but at most ``MAX_VALIDATION_ROWS`` rows in
+    all: the same rows every epoch, never trained on. Each epoch visits the
+    partitions in a seeded random order, each shuffled within; only one
+    partition is in memory at a time. The set-up and the training are those of
+    an in-memory fit (``_setup``).
     """
     import dask
     import dask.array as da
     import dask.dataframe as dd
-
-    from ._training import MAX_VALIDATION_ROWS, Partitions, as_tensors
-    from ._validation import seed_from
 
     if isinstance(X, da.Array):
         if X.ndim != 2:
@@ -215,7 +216,7 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     elif isinstance(X, dd.DataFrame):
         parts, frame = list(X.partitions), True
     else:
-        reject(estimator)
+        reject_dask(estimator)
     rng = np.random.default_rng(seed_from(estimator.random_state) % 2**32)
     seeds = rng.integers(2**31, size=len(parts))
 
@@ -240,39 +241,49 @@ def fit_dask(estimator: Any, X: Any) -> Any:
     )
     held, sample = _concat(held), _concat(sample)
     n_held = len(held)
-    if n_held == 0:  # too few rows to hold any out: no validation
-        held = None
 
-    codec, values, _, generator, seed, hidden, *_ = estimator._start(
-        sample, statistics=_by_position(statistics, sample, frame)
+    setup = prepare(
+        estimator,
+        read_rows(estimator, sample),
+        statistics=_by_position(statistics, sample, frame),
     )
-    estimator.n_samples_seen_ = n_rows
-    device = estimator.device_
+    codec = setup.codec
 
-    def tensors(table: Any) -> tuple[Any, Any, float]:
-        encoded, seen = codec.encode(table, estimator.handle_unknown)
-        estimator._check_likelihood_range(encoded, seen)
-        rows, mask = as_tensors(encoded, seen, device)
-        return rows, mask, float(codec.log_jacobian(seen).mean())
+    def encode(table: Any) -> tuple[np.ndarray, np.ndarray]:
+        # No torch here: this runs in Partitions' loading thread too.
+        return encode_checked(
+            codec, table, estimator.likelihood, estimator.handle_unknown
+        )
 
     def load(i: int) -> tuple[np.ndarray, np.ndarray]:
-        # No torch here: this runs in Partitions' loading thread.
-        table = _split(parts[i].compute(), seeds[i], held_share)[1]
-        encoded, seen = codec.encode(table, estimator.handle_unknown)
-        estimator._check_likelihood_range(encoded, seen)
-        return encoded, seen
+        return encode(_split(parts[i].compute(), seeds[i], held_share)[1])
 
-    source = Partitions(load, len(parts), n_rows - n_held, device)
-    start, _, offset_train = tensors(sample)
-    module = estimator._new_module(codec, hidden, generator, start, seed)
-    X_val = M_val = offset_val = None
-    if held is not None:
-        X_val, M_val, offset_val = tensors(held)
-    estimator._train(
-        module, source, X_val, None, M_val, generator, (offset_train, offset_val)
+    source = Partitions(load, len(parts), n_rows - n_held, setup.device)
+    start, _ = as_tensors(setup.values, setup.observed, setup.device)
+    offset_train = float(codec.log_jacobian(setup.observed).mean())
+    module = new_module(estimator, setup, start)
+    held_out, offset_val = None, None
+    if n_held:  # too few rows to hold any out: no validation
+        values, observed = encode(held)
+        X_val, M_val = as_tensors(values, observed, setup.device)
+        held_out = HeldOut(X_val, setup.generator, estimator.n_components, M_val)
+        offset_val = float(codec.log_jacobian(observed).mean())
+    attributes = setup_attributes(estimator, setup)
+    attributes["n_samples_seen_"] = n_rows
+    attributes |= run_training(
+        estimator,
+        setup,
+        module,
+        TrainingRows(source),
+        held_out,
+        (offset_train, offset_val),
+        hooks,
+        dict(attributes),
     )
-    estimator.kl_per_component_ = estimator._kl_per_component(values)
-    return estimator
+    attributes["kl_per_component_"] = kl_per_component(
+        attributes["module_"], setup.values
+    )
+    return attributes
 
 
 def _split(table: Any, seed: int, share: float) -> tuple[Any, Any]:

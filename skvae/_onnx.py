@@ -153,7 +153,7 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     graph = _ContainerGraph(scope, container)
     inputs = [variable.full_name for variable in operator.inputs]
     kinds = [_input_kind(variable.type) for variable in operator.inputs]
-    x = _encoded(graph, vae._codec, inputs, kinds)
+    x = _encoded(graph, vae.codec_, inputs, kinds)
     mu = _encoder_mean(graph, vae.module_, x)
     graph.op("Identity", [mu], output=operator.outputs[0].full_name)
 
@@ -292,7 +292,7 @@ def _encoded(
             "matrix."
         )
     blocks = []
-    cont = codec._of(CONTINUOUS)
+    cont = codec.positions(CONTINUOUS)
     if cont:
         for i in cont:
             if kinds[i] == "string":
@@ -303,7 +303,7 @@ def _encoded(
         parts = [graph.op("Cast", [inputs[i]], to=_FLOAT) for i in cont]
         joined = parts[0] if len(parts) == 1 else graph.op("Concat", parts, axis=1)
         blocks.append(_continuous(graph, codec, joined))
-    for i in codec._of(BINARY) + codec._of(CATEGORICAL):
+    for i in codec.positions(BINARY) + codec.positions(CATEGORICAL):
         block = _one_hot(graph, codec, i, inputs[i], kinds[i])
         if codec.columns[i].kind == BINARY:  # one output: the second level's share
             block = graph.op(
@@ -320,14 +320,14 @@ def _encoded(
 
 
 def _continuous(graph: Any, codec: TableCodec, raw: str) -> str:
-    mean = codec._continuous("mean").astype(np.float32)[None, :]
+    mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
     filled = graph.op(
         "Where",
         [graph.op("IsNaN", [raw]), graph.const("mean", mean), raw],
     )
     if not codec.standardize:
         return filled
-    scale = codec._continuous("scale").astype(np.float32)[None, :]
+    scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
     centred = graph.op("Sub", [filled, graph.const("mean", mean)])
     return graph.op("Div", [centred, graph.const("scale", scale)])
 
@@ -429,7 +429,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
             f"{type(vae).__name__}."
         )
     check_is_fitted(vae)
-    codec = vae._codec
+    codec = vae.codec_
     if not codec.all_continuous:
         names = [c.name for c in codec.columns if c.kind != CONTINUOUS]
         raise ValueError(
@@ -450,8 +450,8 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
         ],
     )
     if codec.standardize:
-        scale = codec._continuous("scale").astype(np.float32)[None, :]
-        mean = codec._continuous("mean").astype(np.float32)[None, :]
+        scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
+        mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
         values = graph.op(
             "Add",
             [
@@ -459,8 +459,8 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
                 graph.const("mean", mean),
             ],
         )
-        low = codec._continuous("low").astype(np.float32)[None, :]
-        high = codec._continuous("high").astype(np.float32)[None, :]
+        low = codec.continuous_attribute("low").astype(np.float32)[None, :]
+        high = codec.continuous_attribute("high").astype(np.float32)[None, :]
         values = graph.op(
             "Max",
             [

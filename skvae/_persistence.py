@@ -75,6 +75,9 @@ class InconsistentVersionWarning(UserWarning):
 def dump_state(state: dict[str, Any]) -> dict[str, Any]:
     """Turn an estimator's ``__dict__`` into plain data (a new dict)."""
     state = dict(state, _skvae_version=__version__, _skvae_state_format=STATE_FORMAT)
+    # scikit-learn's callbacks observe a fit; they are no part of the model, and
+    # a saved model holds plain data only.
+    state.pop("_skl_callbacks", None)
     if isinstance(state.get("device_"), torch.device):
         state["device_"] = str(state["device_"])
     if isinstance(state.get("device"), torch.device):  # a parameter: kept as given

@@ -78,20 +78,21 @@ class TableCodec:
         )
 
     # -- layout -------------------------------------------------------------------
-    def _of(self, kind: str) -> list[int]:
+    def positions(self, kind: str) -> list[int]:
+        """Table positions of the columns of ``kind``, in the model's order."""
         return [i for i in self.order if self.columns[i].kind == kind]
 
     @property
     def n_continuous(self) -> int:
-        return len(self._of(CONTINUOUS))
+        return len(self.positions(CONTINUOUS))
 
     @property
     def n_binary(self) -> int:
-        return len(self._of(BINARY))
+        return len(self.positions(BINARY))
 
     @property
     def cardinalities(self) -> list[int]:
-        return [len(self.columns[i].categories) for i in self._of(CATEGORICAL)]
+        return [len(self.columns[i].categories) for i in self.positions(CATEGORICAL)]
 
     @property
     def width(self) -> int:
@@ -101,9 +102,11 @@ class TableCodec:
     def all_continuous(self) -> bool:
         return self.n_continuous == len(self.columns)
 
-    def _continuous(self, attr: str) -> np.ndarray:
+    def continuous_attribute(self, attr: str) -> np.ndarray:
         """One attribute of every continuous column, in the model's order."""
-        return np.array([getattr(self.columns[i], attr) for i in self._of(CONTINUOUS)])
+        return np.array(
+            [getattr(self.columns[i], attr) for i in self.positions(CONTINUOUS)]
+        )
 
     def log_jacobian(self, observed: np.ndarray) -> np.ndarray:
         """Log-Jacobian of the standardisation of each row's observed entries.
@@ -111,7 +114,7 @@ class TableCodec:
         Subtracting it turns a log-density in standardised units into one in the
         units of the data.
         """
-        log_scale = np.log(self._continuous("scale"))
+        log_scale = np.log(self.continuous_attribute("scale"))
         return observed[:, : self.n_continuous].astype(np.float64) @ log_scale
 
     # -- encoding -----------------------------------------------------------------
@@ -133,7 +136,7 @@ class TableCodec:
         if strict:
             self._check_kinds(X)
         blocks, observed = [], []
-        cont = self._of(CONTINUOUS)
+        cont = self.positions(CONTINUOUS)
         if cont:
             owned = continuous is None  # a block made here may be changed in place
             if continuous is None:
@@ -141,18 +144,18 @@ class TableCodec:
                 # An array input may come back as itself (float64): never change it.
                 owned = not np.may_share_memory(continuous, X)
             seen = ~np.isnan(continuous)
-            fill = self._continuous("mean")
+            fill = self.continuous_attribute("mean")
             values = continuous if owned else continuous.copy()
             if self.standardize:
                 values -= fill
-                values /= self._continuous("scale")
+                values /= self.continuous_attribute("scale")
                 fill = 0.0
             if not seen.all():
                 values[~seen] = np.broadcast_to(fill, values.shape)[~seen]
             blocks.append(values)
             observed.append(seen)
         for kind in (BINARY, CATEGORICAL):
-            for i in self._of(kind):
+            for i in self.positions(kind):
                 column = self.columns[i]
                 codes = _codes(_column(X, i), column, handle_unknown)
                 seen = codes >= 0
@@ -175,7 +178,7 @@ class TableCodec:
         """
         if not isinstance(X, pd.DataFrame):
             return
-        for i in self._of(BINARY) + self._of(CATEGORICAL):
+        for i in self.positions(BINARY) + self.positions(CATEGORICAL):
             column = self.columns[i]
             series = X.iloc[:, i]
             seen = series[series.notna()]
@@ -210,24 +213,30 @@ class TableCodec:
         because of missing values) get whole-number samples.
         """
         out: dict[int, Any] = {}
-        cont = self._of(CONTINUOUS)
+        cont = self.positions(CONTINUOUS)
         values = encoded[:, : len(cont)]
         if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
-            values = values * self._continuous("scale") + self._continuous("mean")
-            values = np.clip(values, self._continuous("low"), self._continuous("high"))
+            values = values * self.continuous_attribute(
+                "scale"
+            ) + self.continuous_attribute("mean")
+            values = np.clip(
+                values,
+                self.continuous_attribute("low"),
+                self.continuous_attribute("high"),
+            )
             if samples:
-                integral = self._continuous("integral").astype(bool)
+                integral = self.continuous_attribute("integral").astype(bool)
                 values[:, integral] = np.rint(values[:, integral])
         if self.all_continuous and not self.is_frame:
             return values
         out.update(zip(cont, values.T, strict=True))
         position = len(cont)
-        for i in self._of(BINARY):
+        for i in self.positions(BINARY):
             out[i] = self.columns[i].categories[
                 (encoded[:, position] > 0.5).astype(int)
             ]
             position += 1
-        for i in self._of(CATEGORICAL):
+        for i in self.positions(CATEGORICAL):
             column = self.columns[i]
             n_levels = len(column.categories)
             block = encoded[:, position : position + n_levels]
@@ -304,7 +313,7 @@ def fit_encode(
         else:
             columns.append(Column(names[i], CONTINUOUS, dtype))
     codec = TableCodec(columns, is_frame, standardize)
-    cont = codec._of(CONTINUOUS)
+    cont = codec.positions(CONTINUOUS)
     values = None
     if cont:
         values = _continuous_block(X, cont, columns)

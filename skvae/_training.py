@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._model import VAE, fit_class_prior
+from ._validation import user_stacklevel
 
 logger = logging.getLogger(__name__)
 
@@ -141,11 +142,12 @@ class TrainResult:
     interrupted: bool = False
 
 
-def _snapshot(module: VAE) -> dict[str, torch.Tensor]:
+def snapshot(module: VAE) -> dict[str, torch.Tensor]:
+    """Return a copy of the module's weights, to restore later."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _all_finite(module: VAE, loss: torch.Tensor) -> torch.Tensor:
+def all_finite(module: VAE, loss: torch.Tensor) -> torch.Tensor:
     """One boolean tensor: the loss and every parameter are finite (no sync yet)."""
     flags = [torch.isfinite(loss)]
     flags += [torch.isfinite(p).all() for p in module.parameters()]
@@ -351,6 +353,208 @@ def _tensor_periods(
         yield loss, part.shape[0]
 
 
+def make_optimizer(module: VAE, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam over the module's parameters, fused where the device allows it."""
+    device = next(module.parameters()).device
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(module.parameters(), lr=learning_rate, fused=fused)
+
+
+@dataclass
+class TrainingRows:
+    """The rows a run trains on (see ``train_epoch`` for ``M``, ``W``, ``targets``).
+
+    ``X`` is a tensor, or a ``Partitions`` source for data that arrive in parts,
+    which brings its own masks and takes neither weights nor targets.
+    """
+
+    X: torch.Tensor | Partitions
+    M: torch.Tensor | None = None
+    W: torch.Tensor | None = None
+    targets: Targets | None = None
+
+    @property
+    def n_rows(self) -> int:
+        X = self.X
+        return X.n_rows if isinstance(X, Partitions) else X.shape[0]
+
+    def periods(
+        self,
+        module: VAE,
+        optimizer: torch.optim.Optimizer,
+        config: TrainConfig,
+        beta: float,
+        generator: torch.Generator,
+        period_rows: int,
+    ) -> Iterator[tuple[torch.Tensor, int]]:
+        """Train one epoch; yield (summed loss, rows) after each period."""
+        if isinstance(self.X, Partitions):
+            return self.X.periods(
+                module, optimizer, config.batch_size, beta, generator, period_rows
+            )
+        return _tensor_periods(
+            module,
+            optimizer,
+            self.X,
+            self.M,
+            config.batch_size,
+            beta,
+            generator,
+            period_rows,
+            self.W,
+            self.targets,
+        )
+
+
+class HeldOut:
+    """Held-out rows and their fixed noise: the validation loss of early stopping.
+
+    The noise is drawn once, at the start, so that the loss of two periods
+    differs only by the weights.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        generator: torch.Generator,
+        n_components: int,
+        M: torch.Tensor | None = None,
+        W: torch.Tensor | None = None,
+    ) -> None:
+        self.X, self.M, self.W = X, M, W
+        self.eps = torch.randn(
+            (X.shape[0], n_components), generator=generator, device=X.device
+        )
+
+    def loss(self, module: VAE) -> torch.Tensor:
+        """Return the summed negative ELBO of the held-out rows (0-d, no sync)."""
+        return validation_loss(module, self.X, self.eps, self.M, self.W)
+
+
+class EarlyStopping:
+    """Stop when the monitored loss has not improved by ``tol`` for a while.
+
+    Counts the evaluation periods in a row without an improvement of at least
+    ``tol`` on the best loss so far; ``patience`` of them stop training. With
+    ``restore_best``, it keeps a copy of the best weights, the starting point
+    included (see ``start``), for ``train`` to restore.
+    """
+
+    def __init__(self, patience: int, tol: float, restore_best: bool) -> None:
+        self.patience, self.tol, self.restore_best = patience, tol, restore_best
+        self.best_loss = math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.kept_loss: float | None = None  # loss of the weights in best_state
+        self.stalled = 0
+
+    def start(self, loss: float, module: VAE) -> None:
+        """Count the starting point as a candidate, when its loss is finite."""
+        if math.isfinite(loss):
+            self.best_loss, self.kept_loss = loss, loss
+            self.best_state = snapshot(module)
+
+    def __call__(self, loss: float, module: VAE) -> bool:
+        """Record one period's loss; return whether to stop."""
+        if loss < self.best_loss - self.tol:
+            self.stalled = 0
+            if self.restore_best:
+                self.best_state, self.kept_loss = snapshot(module), loss
+        else:
+            self.stalled += 1
+        self.best_loss = min(self.best_loss, loss)
+        return self.stalled >= self.patience
+
+
+class Progress:
+    """What a run reports: the progress bar, the log, and the period hooks.
+
+    ``hooks`` (optional, see ``TrainingHooks``) hear of every epoch; they may
+    ask to stop.
+    """
+
+    def __init__(
+        self, config: TrainConfig, n_train: int, hooks: TrainingHooks | None = None
+    ) -> None:
+        self.config, self.n_train, self.hooks = config, n_train, hooks
+        # No time estimate: early stopping usually ends training long before
+        # max_iter.
+        self.bar = tqdm(
+            total=config.max_iter,
+            disable=not config.verbose,
+            unit="epoch",
+            bar_format="{desc}epoch {n:.4g}/{total_fmt} [{elapsed}{postfix}]",
+            desc="VAE ",
+        )
+        self.started = time.perf_counter()
+        self.rows_done = 0
+        self.open_epoch: int | None = None
+        self.last_losses: tuple[float, float | None] = (math.nan, None)
+        if hooks is not None:
+            hooks.on_train_begin(config.max_iter)
+
+    def period(self, rows: int, train_loss: float, val_loss: float | None) -> None:
+        """Report one finished period: the bar, and the losses for the hooks."""
+        self.rows_done += rows
+        config = self.config
+        if config.verbose:
+            postfix = {"loss": f"{train_loss + config.offset_train:.4g}"}
+            if val_loss is not None:
+                postfix["val"] = f"{val_loss + config.offset_val:.4g}"
+            rate = self.rows_done / (time.perf_counter() - self.started)
+            postfix["rows/s"] = f"{rate:.3g}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(rows / self.n_train)
+        self.last_losses = (
+            train_loss + config.offset_train,
+            None if val_loss is None else val_loss + config.offset_val,
+        )
+
+    def epoch_begin(self, epoch: int) -> None:
+        """Tell the hooks that an epoch starts."""
+        if self.hooks is not None:
+            self.hooks.on_epoch_begin(epoch)
+            self.open_epoch = epoch
+
+    def epoch_end(self, module: VAE) -> bool:
+        """End the open epoch; return whether a hook asks to stop."""
+        if self.hooks is None or self.open_epoch is None:
+            return False
+        epoch, self.open_epoch = self.open_epoch, None
+        return bool(self.hooks.on_epoch_end(module, epoch, *self.last_losses))
+
+    def report(self, message: str) -> None:
+        """Log why training stopped, and print it under the progress bar if verbose."""
+        logger.info(message)
+        if self.config.verbose:
+            tqdm.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class TrainingHooks:
+    """What ``train`` tells an observer (scikit-learn's callbacks, see ``_callbacks``).
+
+    ``on_train_begin`` gets the epoch budget; ``on_epoch_end`` gets the module
+    (in training precision and mode), the 0-based epoch, and the last period's
+    training and validation losses in the data's units (the latter None without
+    held-out rows). A true return value of ``on_epoch_end`` stops training, as
+    early stopping does.
+    """
+
+    def on_train_begin(self, max_iter: int) -> None:
+        """Training starts, with at most ``max_iter`` epochs."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """Epoch ``epoch`` (0-based) starts."""
+
+    def on_epoch_end(
+        self, module: VAE, epoch: int, train_loss: float, val_loss: float | None
+    ) -> bool:
+        """Epoch ``epoch`` ends (in part when training stops within it)."""
+        return False
+
+
 @torch.no_grad()
 def validation_loss(
     module: VAE,
@@ -373,173 +577,148 @@ def validation_loss(
 
 def train(
     module: VAE,
-    X_train: torch.Tensor | Partitions,
-    X_val: torch.Tensor | None,
+    rows: TrainingRows,
+    held_out: HeldOut | None,
     config: TrainConfig,
     generator: torch.Generator,
-    M_train: torch.Tensor | None = None,
-    M_val: torch.Tensor | None = None,
-    W_train: torch.Tensor | None = None,
-    W_val: torch.Tensor | None = None,
-    targets: Targets | None = None,
+    hooks: TrainingHooks | None = None,
 ) -> TrainResult:
     """Fit ``module`` by minimising the negative ELBO with Adam.
 
     Training runs in evaluation periods: an epoch, or on data larger than
     ``PERIOD_ROWS`` training rows, a part of an epoch of about that many
-    rows. Without validation data, training stops once the training loss has not
-    improved by ``tol`` for ``n_iter_no_change`` periods, and the final weights are
-    kept. With validation data, the same rule applies to the validation loss and
-    the weights of the best period are restored.
+    rows. Without held-out rows, training stops once the training loss has not
+    improved by ``tol`` for ``n_iter_no_change`` periods, and the final weights
+    are kept. With them, the same rule applies to the validation loss and the
+    weights of the best period, the start included, are restored.
 
-    A non-finite loss or parameter restores the last good weights and stops with a
-    warning, or raises ``FloatingPointError`` when no period finished cleanly. A
-    ``KeyboardInterrupt`` keeps the best weights so far and warns. ``M_train`` and
-    ``M_val`` mark observed entries, ``W_train`` and ``W_val`` weigh rows, and
-    ``targets`` of the training rows add the label term (see ``train_epoch``);
-    ``X_train`` may be a ``Partitions`` source, which brings its own masks (and
-    takes neither weights nor targets).
+    A non-finite loss or parameter restores the last good weights and stops with
+    a warning, or raises ``FloatingPointError`` when no period finished cleanly.
+    A ``KeyboardInterrupt`` keeps the best weights so far and warns. A class
+    prior (``rows.targets``) is refitted to the final encoder.
     """
     result = TrainResult()
-    device = next(module.parameters()).device
-    use_fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(
-        module.parameters(), lr=config.learning_rate, fused=use_fused
-    )
-    n_train = X_train.n_rows if isinstance(X_train, Partitions) else X_train.shape[0]
+    optimizer = make_optimizer(module, config.learning_rate)
     period_rows = PERIOD_ROWS  # read at call time: tests shrink it
-    val_eps = None
-    if X_val is not None:
-        n_components = module.encoder.mu.out_features
-        val_eps = torch.randn(
-            (X_val.shape[0], n_components), generator=generator, device=X_val.device
-        )
-    best_loss, best_state, last_good_state = math.inf, None, None
-    if X_val is not None:
+    stopping = EarlyStopping(
+        config.n_iter_no_change, config.tol, restore_best=held_out is not None
+    )
+    if held_out is not None:
         # The starting point (PCA's solution, when the model starts there) is a
         # candidate too: early stopping never returns a worse validation loss.
-        initial = validation_loss(module, X_val, val_eps, M_val, W_val).item()
-        initial /= X_val.shape[0]
-        if math.isfinite(initial):
-            best_loss, best_state = initial, _snapshot(module)
-            result.best_validation_loss = initial
-    stalled = 0
-    # No time estimate: early stopping usually ends training long before max_iter.
-    progress = tqdm(
-        total=config.max_iter,
-        disable=not config.verbose,
-        unit="epoch",
-        bar_format="{desc}epoch {n:.4g}/{total_fmt} [{elapsed}{postfix}]",
-        desc="VAE ",
-    )
-    started = time.perf_counter()
-    rows_done, epoch, stop = 0, 0, False
+        stopping.start(held_out.loss(module).item() / held_out.X.shape[0], module)
+        result.best_validation_loss = stopping.kept_loss
+    progress = Progress(config, rows.n_rows, hooks)
+    last_good_state, epoch = None, 0
     try:
         for epoch in range(config.max_iter):
+            progress.epoch_begin(epoch)
             beta = _beta_at(config, epoch)
-            if isinstance(X_train, Partitions):
-                periods = X_train.periods(
-                    module,
-                    optimizer,
-                    config.batch_size,
-                    beta,
-                    generator,
-                    period_rows,
-                )
-            else:
-                periods = _tensor_periods(
-                    module,
-                    optimizer,
-                    X_train,
-                    M_train,
-                    config.batch_size,
-                    beta,
-                    generator,
-                    period_rows,
-                    W_train,
-                    targets,
-                )
-            for total, rows in periods:
-                finite = _all_finite(module, total)
-                if X_val is not None:
-                    val_total = validation_loss(module, X_val, val_eps, M_val, W_val)
-                    finite = finite & torch.isfinite(val_total)
-                if not bool(finite):  # the one host synchronisation of the period
+            periods = rows.periods(
+                module, optimizer, config, beta, generator, period_rows
+            )
+            for total, n_rows in periods:
+                losses = _period_losses(module, total, n_rows, held_out)
+                if losses is None:  # the one host synchronisation of the period
                     _handle_non_finite(
-                        module, epoch, best_state or last_good_state, config
+                        module, epoch, stopping.best_state or last_good_state, config
                     )
-                    stop = True
-                    break
-                train_loss = total.item() / rows
+                    progress.epoch_end(module)
+                    return _finish(module, result, rows, stopping, last_good_state)
+                train_loss, val_loss = losses
                 result.loss_curve.append(train_loss)
                 result.n_iter = epoch + 1  # epochs begun, the last one maybe in part
-                if X_val is not None:
-                    monitored = val_total.item() / X_val.shape[0]
-                    result.validation_losses.append(monitored)
-                else:
-                    monitored = train_loss
-                last_good_state = _snapshot(module)
-                rows_done += rows
-                if config.verbose:
-                    postfix = {"loss": f"{train_loss + config.offset_train:.4g}"}
-                    if X_val is not None:
-                        postfix["val"] = f"{monitored + config.offset_val:.4g}"
-                    rate = rows_done / (time.perf_counter() - started)
-                    postfix["rows/s"] = f"{rate:.3g}"
-                    progress.set_postfix(postfix, refresh=False)
-                    progress.update(rows / n_train)
-                # The objective changes while the KL weight ramps up: judge progress
-                # only once it is final.
+                if val_loss is not None:
+                    result.validation_losses.append(val_loss)
+                last_good_state = snapshot(module)
+                progress.period(n_rows, train_loss, val_loss)
+                # The objective changes while the KL weight ramps up: judge
+                # progress only once it is final.
                 if epoch + 1 < config.kl_warmup:
                     continue
-                if monitored < best_loss - config.tol:
-                    stalled = 0
-                    if X_val is not None:
-                        best_state = _snapshot(module)
-                        result.best_validation_loss = monitored
-                else:
-                    stalled += 1
-                best_loss = min(best_loss, monitored)
-                if stalled >= config.n_iter_no_change:
-                    result.converged = stop = True
-                    _report_stop(
-                        config,
-                        epoch,
-                        n_train > period_rows,
-                        X_val is not None,
-                        best_loss,
+                stop = stopping(train_loss if val_loss is None else val_loss, module)
+                if held_out is not None:
+                    result.best_validation_loss = stopping.kept_loss
+                if stop:
+                    result.converged = True
+                    progress.epoch_end(module)
+                    progress.report(
+                        _stop_message(
+                            config,
+                            epoch,
+                            rows.n_rows > period_rows,
+                            held_out is not None,
+                            stopping.best_loss,
+                        )
                     )
-                    break
-            if stop:
-                break
-        else:
-            if config.max_iter:
-                _report(config, f"Stopped at max_iter={config.max_iter} epochs.")
+                    return _finish(module, result, rows, stopping, last_good_state)
+            if progress.epoch_end(module):
+                result.converged = True
+                progress.report(
+                    f"Stopped at epoch {epoch + 1}: a callback asked to stop."
+                )
+                return _finish(module, result, rows, stopping, last_good_state)
+        if config.max_iter:
+            progress.report(f"Stopped at max_iter={config.max_iter} epochs.")
     except KeyboardInterrupt:
         if last_good_state is None:  # nothing finished: nothing to keep
             raise
         result.interrupted = True
         warnings.warn(
             f"Training interrupted in epoch {epoch + 1}; keeping the "
-            + ("best weights so far." if best_state else "weights of the last epoch.")
+            + (
+                "best weights so far."
+                if stopping.best_state
+                else "weights of the last epoch."
+            )
             + " The estimator is fitted.",
             UserWarning,
-            stacklevel=4,  # train < VAETransformer.fit < _fit_context < caller
+            stacklevel=user_stacklevel(),
         )
-        best_state = best_state or last_good_state
     finally:
         progress.close()
-    if best_state is not None and (X_val is not None or result.interrupted):
+    return _finish(module, result, rows, stopping, last_good_state)
+
+
+def _period_losses(
+    module: VAE, total: torch.Tensor, n_rows: int, held_out: HeldOut | None
+) -> tuple[float, float | None] | None:
+    """Per-row training and validation losses of a period; None if not finite."""
+    finite = all_finite(module, total)
+    if held_out is not None:
+        val_total = held_out.loss(module)
+        finite = finite & torch.isfinite(val_total)
+    if not bool(finite):
+        return None
+    val_loss = None
+    if held_out is not None:
+        val_loss = val_total.item() / held_out.X.shape[0]
+    return total.item() / n_rows, val_loss
+
+
+def _finish(
+    module: VAE,
+    result: TrainResult,
+    rows: TrainingRows,
+    stopping: EarlyStopping,
+    last_good_state: dict | None,
+) -> TrainResult:
+    """Restore the weights to keep, and fit the class prior to the final encoder."""
+    best_state = stopping.best_state
+    if result.interrupted:
+        best_state = best_state or last_good_state
+    if best_state is not None and (stopping.restore_best or result.interrupted):
         module.load_state_dict(best_state)
+    targets = rows.targets
     if targets is not None and module.class_prior is not None:
         # The class prior of the final encoder, for sampling and the classifier.
-        fit_class_prior(module, X_train, targets.values, W_train)
+        fit_class_prior(module, rows.X, targets.values, rows.W)
     return result
 
 
-def _report_stop(
+def _stop_message(
     config: TrainConfig, epoch: int, split: bool, validated: bool, best_loss: float
-) -> None:
+) -> str:
     periods = "evaluation periods (parts of epochs)" if split else "epochs"
     message = (
         f"Stopped at epoch {epoch + 1}: the "
@@ -550,14 +729,7 @@ def _report_stop(
         message += f"; best validation loss {best_loss + config.offset_val:.4g}."
     else:
         message += "."
-    _report(config, message)
-
-
-def _report(config: TrainConfig, message: str) -> None:
-    """Log why training stopped, and print it under the progress bar if verbose."""
-    logger.info(message)
-    if config.verbose:
-        tqdm.write(message, file=sys.stderr)
+    return message
 
 
 def _handle_non_finite(
@@ -577,5 +749,5 @@ def _handle_non_finite(
         f"The loss became non-finite (NaN or inf) in epoch {epoch + 1}; training "
         f"stopped and the last finite weights were restored. {advice}",
         RuntimeWarning,
-        stacklevel=5,  # as in train, one frame deeper
+        stacklevel=user_stacklevel(),
     )

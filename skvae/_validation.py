@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from numbers import Integral
 from typing import Any
 
@@ -11,7 +12,46 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
 
-from ._dask import is_dask_collection, reject
+
+def is_dask_collection(X: Any) -> bool:
+    """Whether ``X`` is a dask DataFrame, Series or Array (without importing dask)."""
+    return type(X).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def reject_dask(estimator: Any) -> None:
+    """Raise the error that says what takes a dask collection, and what to do."""
+    name = type(estimator).__name__
+    if hasattr(estimator, "partial_fit"):
+        advice = (
+            "fit takes the dask collection itself and streams its partitions; "
+            "partial_fit takes one computed partition at a time: `for part in "
+            "X.partitions: vae.partial_fit(part.compute())`. transform, "
+            "inverse_transform and score_samples take dask collections and stay lazy."
+        )
+    else:
+        advice = (
+            "Fit it on a representative sample computed into memory, then apply it "
+            "partition by partition: `X.map_partitions(estimator.transform)`."
+        )
+    raise TypeError(
+        f"{name} cannot take a dask collection here: it would load the whole "
+        f"collection into this process. {advice}"
+    )
+
+
+def user_stacklevel() -> int:
+    """Return the ``stacklevel`` that points a warning of the caller at user code.
+
+    Frames of skvae, scikit-learn (``_fit_context``, meta-estimators) and
+    functools are skipped, whatever path led to the warning.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("skvae.", "sklearn.", "functools")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
 
 
 def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
@@ -22,7 +62,7 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
     arrays stay object (for categorical columns given by index).
     """
     if is_dask_collection(X):
-        reject(estimator)
+        reject_dask(estimator)
     if is_polars(X):
         X = X.to_pandas()
     if isinstance(X, pd.DataFrame):

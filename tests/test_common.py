@@ -1,12 +1,20 @@
 """scikit-learn's estimator checks, with no expected failures.
 
-Besides ``parametrize_with_checks``, this runs the set_output and feature-name checks
-that ``check_estimator`` leaves to scikit-learn's own test suite.
+Besides ``parametrize_with_checks``, this runs the checks that it leaves to
+scikit-learn's own test suite but that apply to these estimators: set_output,
+feature names, parameter validation, cloning, partial_fit's width check and the
+message when a required ``y`` is missing.
 """
 
 import pytest
 from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    check_estimator_cloneable,
+    check_estimators_partial_fit_n_features,
+    check_get_feature_names_out_error,
     check_global_output_transform_pandas,
+    check_param_validation,
+    check_requires_y_none,
     check_set_output_transform,
     check_set_output_transform_pandas,
     check_transformer_get_feature_names_out,
@@ -50,3 +58,25 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.filterwarnings("ignore:X has feature names, but")
 def test_set_output_and_feature_names(estimator, check):
     check(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_param_validation,
+        check_estimator_cloneable,
+        check_dataframe_column_names_consistency,
+        check_get_feature_names_out_error,
+        check_requires_y_none,
+    ],
+    ids=lambda check: check.__name__,
+)
+def test_checks_left_to_scikit_learn_own_suite(estimator, check):
+    check(type(estimator).__name__, estimator)
+
+
+def test_partial_fit_checks_the_number_of_features():
+    check_estimators_partial_fit_n_features(
+        "VAETransformer", VAETransformer(max_iter=5, hidden_layer_sizes=(16,))
+    )

@@ -10,13 +10,11 @@ from pandas.testing import assert_frame_equal, assert_series_equal
 
 from skvae import VAETransformer
 
-from .test_tabular import make_table, with_holes
+from .helpers import FAST, make_table, with_holes
 
 dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-
-FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +49,7 @@ def keep_object_columns():
         yield
 
 
+@pytest.mark.slow
 def test_dataframe_methods_stay_lazy_and_match_pandas(client, table):
     vae = VAETransformer(2, **FAST).fit(table)
     lazy = dd.from_pandas(table, npartitions=4)
@@ -92,6 +91,7 @@ def test_arrays_and_set_output(client):
     assert_allclose(frame.compute().to_numpy(), vae.transform(X).to_numpy())
 
 
+@pytest.mark.slow
 def test_fit_streams_the_partitions_of_a_dataframe(client, table, monkeypatch):
     import skvae._dask as skvae_dask
 
@@ -103,13 +103,13 @@ def test_fit_streams_the_partitions_of_a_dataframe(client, table, monkeypatch):
     rare.loc[rare.index[-3:], "obj"] = "rare"  # only in the last partition
     lazy = dd.from_pandas(rare, npartitions=5)
     seen = []
-    start = VAETransformer._start
+    prepare = skvae_dask.prepare
 
-    def spy(self, X, statistics=None):
-        seen.append(len(X))
-        return start(self, X, statistics)
+    def spy(estimator, rows, statistics=None):
+        seen.append(len(rows.X))
+        return prepare(estimator, rows, statistics)
 
-    monkeypatch.setattr(VAETransformer, "_start", spy)
+    monkeypatch.setattr(skvae_dask, "prepare", spy)
     vae = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
     vae.fit(lazy)
     assert seen and max(seen) < 100  # only the sample was ever in one piece
@@ -177,7 +177,10 @@ def test_dask_ml_wrappers_call_partial_fit_and_transform_block_by_block(client):
     streamed = VAETransformer(2, **FAST)
     for block in np.split(X, 3):
         streamed.partial_fit(block)
-    assert_allclose(vae.transform(X), streamed.transform(X))
+    # The worker trains with one torch thread, this process with its default:
+    # float32 products round differently with the split (measured: 2 of 1,200
+    # values off by 2e-7 relative on a 2-core AVX-512 CPU).
+    assert_allclose(vae.transform(X), streamed.transform(X), rtol=1e-5, atol=1e-6)
     post_fit = wrappers.ParallelPostFit(VAETransformer(2, **FAST)).fit(X)
     assert_allclose(post_fit.transform(lazy).compute(), post_fit.estimator.transform(X))
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from skvae import VAEImputer, VAETransformer
 
-from .test_tabular import FAST, make_table, with_holes
+from .helpers import FAST, make_table, with_holes
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from skvae import VAETransformer
 
-from .test_tabular import make_table
-
-FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
+from .helpers import FAST, make_table
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +36,7 @@ def _accuracy(vae, digits):
     return clf.score(vae.transform(X_test), y_test)
 
 
+@pytest.mark.slow
 def test_labels_make_a_2d_latent_that_separates_the_classes(digits, labelled):
     X_train, _, y_train, _ = digits
     plain = VAETransformer(2, max_iter=60, hidden_layer_sizes=(64,), random_state=0)
@@ -104,6 +103,7 @@ def test_target_weight_needs_y(blobs):
         VAETransformer(2, target_weight=1, **FAST).fit(blobs)
 
 
+@pytest.mark.slow
 def test_continuous_targets_train_a_linear_head():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 6))

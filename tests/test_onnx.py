@@ -14,7 +14,7 @@ from skvae import VAETransformer, register_onnx_converter, to_onnx
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
 
-FAST = dict(max_iter=15, hidden_layer_sizes=(32, 16), random_state=0)
+ONNX_FIT = dict(max_iter=15, hidden_layer_sizes=(32, 16), random_state=0)
 NO_ZIPMAP = {LogisticRegression: {"zipmap": False}}
 
 
@@ -42,7 +42,7 @@ def test_transform_matches_on_held_out_rows_with_holes(numeric, likelihood):
         X_train, X_test = 1 / (1 + np.exp(-X_train)), 1 / (1 + np.exp(-X_test))
     X_test = X_test.copy()
     X_test[::5, 2] = np.nan
-    vae = VAETransformer(3, likelihood=likelihood, **FAST).fit(X_train)
+    vae = VAETransformer(3, likelihood=likelihood, **ONNX_FIT).fit(X_train)
     onx = to_onnx(vae, X_train[:5])
     (Z,) = run(onx, {"X": X_test})
     assert Z.dtype == np.float32
@@ -54,7 +54,7 @@ def test_a_whole_pipeline_gives_the_same_probabilities(numeric):
     pipe = Pipeline(
         [
             ("scale", StandardScaler()),
-            ("vae", VAETransformer(2, **FAST)),
+            ("vae", VAETransformer(2, **ONNX_FIT)),
             ("clf", LogisticRegression()),
         ]
     ).fit(X_train, y_train)
@@ -99,7 +99,7 @@ def test_dataframes_with_categorical_columns_get_one_input_per_column():
     test.loc[test.index[1::4], "size"] = np.nan
     test.loc[test.index[2], "shiny"] = "unseen"
     pipe = Pipeline(
-        [("vae", VAETransformer(2, **FAST)), ("clf", LogisticRegression())]
+        [("vae", VAETransformer(2, **ONNX_FIT)), ("clf", LogisticRegression())]
     ).fit(train, y[:300])
     onx = to_onnx(pipe, train.iloc[:5], options=NO_ZIPMAP)
     assert [i.name for i in onx.graph.input] == list(df.columns)
@@ -114,7 +114,7 @@ def test_inside_a_column_transformer(numeric):
     X_train, X_test, y_train = numeric
     columns = ColumnTransformer(
         [
-            ("vae", VAETransformer(2, **FAST), [0, 1, 2, 3]),
+            ("vae", VAETransformer(2, **ONNX_FIT), [0, 1, 2, 3]),
             ("rest", "passthrough", [4, 5]),
         ]
     )
@@ -129,7 +129,7 @@ def test_the_decoder_graph_matches_inverse_transform(numeric):
     X_train, _, _ = numeric
     frame = pd.DataFrame(X_train, columns=[f"c{i}" for i in range(6)])
     frame["count"] = np.rint(3 + X_train[:, 0]).astype(np.int64)
-    vae = VAETransformer(3, **FAST).fit(frame)
+    vae = VAETransformer(3, **ONNX_FIT).fit(frame)
     Z = vae.transform(frame.iloc[:50]).astype(np.float32)
     onx = to_onnx(vae, decoder=True)
     (decoded,) = run(onx, {"Z": Z})
@@ -139,13 +139,13 @@ def test_the_decoder_graph_matches_inverse_transform(numeric):
 
 def test_what_cannot_be_exported_is_a_clear_error():
     df, _ = mixed()
-    vae = VAETransformer(2, **FAST).fit(df)
+    vae = VAETransformer(2, **ONNX_FIT).fit(df)
     with pytest.raises(ValueError, match=r"categorical columns \['colour', 'shiny'\]"):
         to_onnx(vae, decoder=True)
     with pytest.raises(ValueError, match="each column gets its own input"):
         to_onnx(vae, np.zeros((2, 4), dtype=np.float32))
     floats = pd.DataFrame({"x": [0.5, 1.5, 2.5] * 20, "y": np.arange(60.0)})
-    categorical = VAETransformer(1, categorical_features=["x"], **FAST).fit(floats)
+    categorical = VAETransformer(1, categorical_features=["x"], **ONNX_FIT).fit(floats)
     with pytest.raises(ValueError, match=r"'x' has levels \[0\.5, 1\.5, 2\.5\]"):
         to_onnx(categorical, floats)
     with pytest.raises(ValueError, match="needs X"):
@@ -156,7 +156,7 @@ def test_registration_serves_skl2onnx_users(numeric):
     import skl2onnx
 
     X_train, X_test, _ = numeric
-    vae = VAETransformer(2, **FAST).fit(X_train)
+    vae = VAETransformer(2, **ONNX_FIT).fit(X_train)
     register_onnx_converter()
     register_onnx_converter()  # twice is harmless
     (Z,) = run(skl2onnx.to_onnx(vae, X_train[:2]), {"X": X_test})
@@ -167,7 +167,7 @@ def test_a_missing_extra_says_what_to_install(numeric, monkeypatch):
     import sys
 
     X_train, _, _ = numeric
-    vae = VAETransformer(2, **FAST).fit(X_train)
+    vae = VAETransformer(2, **ONNX_FIT).fit(X_train)
     monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
     with pytest.raises(ImportError, match=r'pip install "skvae\[onnx\]"'):
         to_onnx(vae, X_train)

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 import skvae._persistence as persistence
 from skvae import InconsistentVersionWarning, VAEImputer, VAETransformer
 
-from .test_tabular import FAST, make_table, with_holes
+from .helpers import FAST, make_table, with_holes
 
 skops_io = pytest.importorskip("skops.io")
 from skops.io.exceptions import UntrustedTypesFoundException  # noqa: E402

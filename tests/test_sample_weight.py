@@ -9,9 +9,7 @@ from sklearn.pipeline import Pipeline
 
 from skvae import VAETransformer
 
-from .test_tabular import make_table, with_holes
-
-FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
+from .helpers import FAST, make_table, with_holes
 
 
 @pytest.fixture(scope="module")

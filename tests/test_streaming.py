@@ -11,9 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 import skvae._streaming as streaming
 from skvae import VAETransformer
 
-from .test_tabular import make_table, with_holes
+from .helpers import make_table, with_holes
 
-FAST = dict(hidden_layer_sizes=(32,), batch_size=64, random_state=0)
+STREAM = dict(hidden_layer_sizes=(32,), batch_size=64, random_state=0)
 
 
 def batches(n_batches=6, rows=200, seed=0):
@@ -25,7 +25,7 @@ def batches(n_batches=6, rows=200, seed=0):
 
 
 def test_each_call_is_one_pass_and_the_counts_carry_over():
-    vae = VAETransformer(2, **FAST)
+    vae = VAETransformer(2, **STREAM)
     held_out = next(batches(1, 400, seed=1))
     scores = []
     for i, batch in enumerate(batches()):
@@ -41,7 +41,7 @@ def test_each_call_is_one_pass_and_the_counts_carry_over():
 
 
 def test_a_stream_is_reproducible():
-    a, b = VAETransformer(2, **FAST), VAETransformer(2, **FAST)
+    a, b = VAETransformer(2, **STREAM), VAETransformer(2, **STREAM)
     for batch in batches(3):
         a.partial_fit(batch)
         b.partial_fit(batch)
@@ -51,8 +51,8 @@ def test_a_stream_is_reproducible():
 @pytest.mark.parametrize("how", ["pickle", "skops"])
 def test_a_saved_stream_continues_where_it_stopped(how):
     first, second = list(batches(2))
-    straight = VAETransformer(2, **FAST).partial_fit(first).partial_fit(second)
-    saved = VAETransformer(2, **FAST).partial_fit(first)
+    straight = VAETransformer(2, **STREAM).partial_fit(first).partial_fit(second)
+    saved = VAETransformer(2, **STREAM).partial_fit(first)
     if how == "pickle":
         loaded = pickle.loads(pickle.dumps(saved))
     else:
@@ -68,10 +68,10 @@ def test_a_saved_stream_continues_where_it_stopped(how):
 
 def test_fit_starts_afresh_and_partial_fit_continues_a_fit():
     data = np.vstack(list(batches(2)))
-    streamed = VAETransformer(2, **FAST).partial_fit(data[:200])
+    streamed = VAETransformer(2, **STREAM).partial_fit(data[:200])
     refitted = streamed.fit(data)
     assert not hasattr(refitted, "_stream")
-    fresh = VAETransformer(2, **FAST).fit(data)
+    fresh = VAETransformer(2, **STREAM).fit(data)
     assert_array_equal(refitted.transform(data), fresh.transform(data))
     n_iter = fresh.n_iter_
     before = fresh.transform(data)
@@ -83,13 +83,13 @@ def test_fit_starts_afresh_and_partial_fit_continues_a_fit():
 
 def test_later_batches_need_the_first_batchs_columns():
     table = make_table()
-    vae = VAETransformer(2, **FAST).partial_fit(table.iloc[:120])
+    vae = VAETransformer(2, **STREAM).partial_fit(table.iloc[:120])
     # Missing values and unseen categories, as in fit.
     vae.partial_fit(with_holes(table.iloc[120:]))
     unseen = table.iloc[:30].copy()
     unseen["obj"] = "maybe"
     vae.partial_fit(unseen)
-    strict = VAETransformer(2, handle_unknown="error", **FAST).partial_fit(table)
+    strict = VAETransformer(2, handle_unknown="error", **STREAM).partial_fit(table)
     with pytest.raises(ValueError, match=r"'obj'.*unseen.*\['maybe'\]"):
         strict.partial_fit(unseen)
     with pytest.raises(ValueError, match="feature names"):
@@ -110,7 +110,7 @@ def test_later_batches_need_the_first_batchs_columns():
 
 def test_a_non_finite_batch_changes_nothing(monkeypatch):
     first, second = list(batches(2))
-    vae = VAETransformer(2, **FAST).partial_fit(first)
+    vae = VAETransformer(2, **STREAM).partial_fit(first)
     before = vae.transform(first)
     state = pickle.dumps(vae)
     original = streaming.train_epoch
@@ -131,7 +131,7 @@ def test_a_non_finite_batch_changes_nothing(monkeypatch):
 
 def test_dataframes_stream_too():
     table = with_holes(make_table(600))
-    vae = VAETransformer(2, **FAST)
+    vae = VAETransformer(2, **STREAM)
     for start in range(0, 600, 200):
         vae.partial_fit(table.iloc[start : start + 200])
     out = vae.inverse_transform(vae.transform(table))

@@ -4,7 +4,6 @@ import pickle
 import random
 import subprocess
 import sys
-import warnings
 
 import joblib
 import numpy as np
@@ -16,16 +15,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skvae
-from skvae import VAETransformer, _training
+from skvae import VAETransformer
 
-FAST = dict(max_iter=10, hidden_layer_sizes=(32,), random_state=0)
+from .helpers import FAST
 
 
 @pytest.fixture
@@ -85,18 +84,6 @@ def test_transform_is_deterministic_and_batch_invariant(fitted, blobs):
     assert_allclose(in_pieces, Z, rtol=0, atol=1e-12)
     shuffled = np.random.RandomState(0).permutation(200)
     assert_allclose(fitted.transform(blobs[shuffled]), Z[shuffled], rtol=0, atol=1e-12)
-
-
-def test_transform_in_chunks_equals_whole(fitted, blobs, monkeypatch):
-    whole = fitted.transform(blobs)
-    monkeypatch.setattr("skvae._transformer._CHUNK_ELEMENTS", 60)  # 10-row chunks
-    assert_allclose(fitted.transform(blobs), whole, rtol=0, atol=1e-12)
-    assert_allclose(
-        fitted.score_samples(blobs),
-        VAETransformer(3, **FAST).fit(blobs).score_samples(blobs),
-        rtol=0,
-        atol=1e-9,
-    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -195,6 +182,7 @@ def test_label_free_grid_search_picks_a_sufficient_latent_size(blobs):
     assert search.best_params_ == {"n_components": 3}
 
 
+@pytest.mark.slow
 def test_pipeline_grid_search_in_parallel_on_digits():
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -208,8 +196,12 @@ def test_pipeline_grid_search_in_parallel_on_digits():
     )
     search = GridSearchCV(pipe, {"vae__n_components": [2, 8]}, cv=2, n_jobs=2)
     search.fit(X_train, y_train)
-    assert search.best_params_["vae__n_components"] in (2, 8)
-    assert search.score(X_test, y_test) > 0.5  # chance is 0.1
+    # Eight latent features separate the digits far better than two (about 0.9
+    # against 0.6 accuracy): the search must find that, in two processes.
+    assert search.best_params_["vae__n_components"] == 8
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.1
+    assert search.score(X_test, y_test) > 0.8  # chance is 0.1
 
 
 def test_same_seed_same_fit_other_seed_other_fit(blobs):
@@ -221,6 +213,7 @@ def test_same_seed_same_fit_other_seed_other_fit(blobs):
     assert not np.allclose(a.transform(blobs), c.transform(blobs))
 
 
+@pytest.mark.slow
 def test_seeded_fit_is_identical_across_processes(blobs):
     code = (
         "import numpy as np, sys; from skvae import VAETransformer; "
@@ -236,7 +229,11 @@ def test_seeded_fit_is_identical_across_processes(blobs):
             [sys.executable, "-c", code, f"{tmp}/X.npy", f"{tmp}/Z.npy"], check=True
         )
         other = np.load(f"{tmp}/Z.npy")
-    assert_array_equal(VAETransformer(2, **FAST).fit(blobs).transform(blobs), other)
+    # Another process may split float32 products between its threads otherwise,
+    # and the rounding follows the split: equal to a tolerance, not bitwise
+    # (measured: differences of 2.6e-9 after 10 epochs on a 2-core AVX-512 CPU).
+    here = VAETransformer(2, **FAST).fit(blobs).transform(blobs)
+    assert_allclose(here, other, rtol=1e-5, atol=1e-6)
 
 
 def test_random_state_instance_is_accepted(blobs):
@@ -287,98 +284,6 @@ def test_model_from_a_gpu_unpickles_on_a_cpu_only_machine(fitted, blobs):
     assert_array_equal(restored.transform(blobs), fitted.transform(blobs))
 
 
-def test_early_stopping_records_validation_and_restores_best(blobs, monkeypatch):
-    snapshots = []
-    original = _training.validation_loss
-
-    def spy(module, X, eps, *args):
-        loss = original(module, X, eps, *args)
-        snapshots.append((loss.item(), _training._snapshot(module)))
-        return loss
-
-    monkeypatch.setattr(_training, "validation_loss", spy)
-    vae = VAETransformer(
-        2,
-        max_iter=300,
-        n_iter_no_change=5,
-        tol=0.0,
-        early_stopping=True,
-        hidden_layer_sizes=(32,),
-        batch_size=32,
-        learning_rate=1e-2,
-        random_state=0,
-    ).fit(blobs)
-    assert len(vae.validation_scores_) == vae.n_iter_ < 300  # stopped early
-    # snapshots[0] is the starting point (PCA), then one per epoch.
-    assert len(snapshots) == vae.n_iter_ + 1
-    best = int(np.argmin([loss for loss, _ in snapshots]))
-    assert 0 < best < vae.n_iter_  # training beat the start; the last was not best
-    assert best - 1 == int(np.argmax(vae.validation_scores_))
-    assert vae.best_validation_score_ == max(vae.validation_scores_)
-    for name, value in vae.module_.state_dict().items():
-        assert_allclose(value.numpy(), snapshots[best][1][name].double().numpy())
-
-
-def test_early_stopping_keeps_the_pca_start_when_training_only_hurts(blobs):
-    # A learning rate this large only makes things worse: the PCA start is kept.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        vae = VAETransformer(2, max_iter=5, learning_rate=10.0, random_state=0)
-        vae.fit(blobs)
-    assert vae.best_validation_score_ > max(vae.validation_scores_, default=-np.inf)
-    # The kept weights are PPCA's posterior mean: PCA scores of the training rows
-    # (the 90% outside the validation split) shrunk by sqrt(l - s2) / l. The split
-    # is drawn over the rows in their canonical order (sorted by value).
-    X_std = (blobs - blobs.mean(0)) / blobs.std(0)
-    canonical = X_std[np.lexsort(blobs.T[::-1])]
-    order = torch.randperm(200, generator=torch.Generator().manual_seed(0))
-    pca = PCA(2).fit(canonical[order[20:].numpy()])
-    expected = pca.transform(X_std) + pca.mean_ @ pca.components_.T
-    expected -= pca.mean_ @ pca.components_.T
-    expected *= np.sqrt(pca.explained_variance_ - pca.noise_variance_)
-    expected /= pca.explained_variance_
-    assert_allclose(np.abs(vae.transform(blobs)), np.abs(expected), atol=1e-4)
-
-
-def test_convergence_warning_when_max_iter_is_reached(blobs):
-    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
-        VAETransformer(2, max_iter=3, random_state=0).fit(blobs)
-
-
-@pytest.mark.parametrize("early_stopping", [True, False])
-def test_stops_when_the_monitored_loss_stalls(blobs, early_stopping):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        vae = VAETransformer(
-            2,
-            max_iter=500,
-            tol=10.0,
-            n_iter_no_change=3,
-            early_stopping=early_stopping,
-            random_state=0,
-        ).fit(blobs)
-    assert vae.n_iter_ < 500
-
-
-@pytest.mark.parametrize("early_stopping, n_iter", [(False, 17), (True, 16)])
-def test_kl_warmup_delays_stopping(blobs, early_stopping, n_iter):
-    # Nothing improves by tol=1e6, so training stops after n_iter_no_change=2
-    # stalled epochs, counted from the end of the 15-epoch warm-up. Without early
-    # stopping the first full-weight epoch sets the best loss; with it, the start
-    # already did.
-    vae = VAETransformer(
-        2,
-        max_iter=500,
-        tol=1e6,
-        n_iter_no_change=2,
-        kl_warmup=15,
-        early_stopping=early_stopping,
-        hidden_layer_sizes=(16,),
-        random_state=0,
-    ).fit(blobs)
-    assert vae.n_iter_ == n_iter
-
-
 def test_unused_dimensions_show_in_kl_per_component():
     # 3-D structure in 12 features, 6 latent dimensions: 3 carry information.
     rng = np.random.RandomState(0)
@@ -391,102 +296,6 @@ def test_unused_dimensions_show_in_kl_per_component():
     # of 0.0027 gives 0.70 nats), several times below the informative ones.
     assert np.all(kl[:3] > 2.0)
     assert np.all(kl[3:] < 0.25 * kl[:3].min())
-
-
-def _breaking_epoch(fail_at, exc=None):
-    """A train_epoch that raises ``exc`` or makes the model NaN in epoch ``fail_at``."""
-    original = _training.train_epoch
-    calls = {"n": 0}
-
-    def train_epoch(module, optimizer, X, *args, **kwargs):
-        calls["n"] += 1
-        total = original(module, optimizer, X, *args, **kwargs)
-        if calls["n"] == fail_at:
-            if exc is not None:
-                raise exc
-            with torch.no_grad():
-                next(module.parameters()).fill_(float("nan"))
-            return total * float("nan")
-        return total
-
-    return train_epoch
-
-
-def test_non_finite_loss_restores_last_good_weights(blobs, monkeypatch):
-    monkeypatch.setattr(_training, "train_epoch", _breaking_epoch(4))
-    vae = VAETransformer(2, **FAST)
-    with pytest.warns(RuntimeWarning, match=r"non-finite.*epoch 4.*learning_rate"):
-        vae.fit(blobs)
-    assert vae.n_iter_ == 3
-    assert np.all(np.isfinite(vae.transform(blobs)))
-    assert np.all(np.isfinite(vae.score_samples(blobs)))
-
-
-def test_non_finite_loss_in_first_epoch_raises(blobs, monkeypatch):
-    monkeypatch.setattr(_training, "train_epoch", _breaking_epoch(1))
-    with pytest.raises(FloatingPointError, match=r"epoch 1.*learning_rate"):
-        VAETransformer(2, **FAST, early_stopping=False).fit(blobs)
-
-
-def test_non_finite_loss_in_first_epoch_falls_back_to_the_start(blobs, monkeypatch):
-    # With early stopping, the validated starting point is a good state to keep.
-    monkeypatch.setattr(_training, "train_epoch", _breaking_epoch(1))
-    vae = VAETransformer(2, **FAST)
-    with pytest.warns(RuntimeWarning, match="epoch 1"):
-        vae.fit(blobs)
-    assert vae.n_iter_ == 0
-    assert np.all(np.isfinite(vae.transform(blobs)))
-
-
-def test_huge_learning_rate_never_gives_nan_features(blobs):
-    vae = VAETransformer(2, max_iter=20, learning_rate=1e6, random_state=0)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            vae.fit(blobs)
-    except FloatingPointError:
-        return
-    assert np.all(np.isfinite(vae.transform(blobs)))
-
-
-def test_keyboard_interrupt_keeps_weights_and_warns(blobs, monkeypatch):
-    monkeypatch.setattr(
-        _training, "train_epoch", _breaking_epoch(4, exc=KeyboardInterrupt())
-    )
-    vae = VAETransformer(2, **FAST)
-    with pytest.warns(UserWarning, match="interrupted in epoch 4"):
-        vae.fit(blobs)
-    assert vae.n_iter_ == 3
-    assert np.all(np.isfinite(vae.transform(blobs)))
-
-
-def test_keyboard_interrupt_in_first_epoch_propagates(blobs, monkeypatch):
-    monkeypatch.setattr(
-        _training, "train_epoch", _breaking_epoch(1, exc=KeyboardInterrupt())
-    )
-    with pytest.raises(KeyboardInterrupt):
-        VAETransformer(2, **FAST).fit(blobs)
-
-
-def test_verbose_shows_progress_and_logs_the_stop(blobs, capsys, caplog):
-    with caplog.at_level("INFO", logger="skvae"):
-        vae = VAETransformer(
-            2, max_iter=50, tol=10.0, n_iter_no_change=2, verbose=1, random_state=0
-        ).fit(blobs)
-    shown = capsys.readouterr().err
-    assert "epoch" in shown and "rows/s" in shown
-    # Losses in the units of the data, as loss_curve_ and validation_scores_ are.
-    assert f"loss={vae.loss_curve_[-1]:.4g}" in shown
-    assert f"val={-vae.validation_scores_[-1]:.4g}" in shown
-    # The stop reason reaches the screen without any logging set-up, and the log.
-    assert "Stopped at epoch" in shown
-    assert any("Stopped at epoch" in r.message for r in caplog.records)
-
-
-def test_quiet_by_default(blobs, capsys):
-    VAETransformer(2, **FAST).fit(blobs)
-    captured = capsys.readouterr()
-    assert captured.out == captured.err == ""
 
 
 def test_bernoulli_likelihood_on_pixels():
@@ -692,160 +501,4 @@ def test_default_vae_features_beat_standardised_pca_on_digits(k):
     assert accuracy(vae) > accuracy(pca) + 0.02
 
 
-@pytest.mark.parametrize("fraction, n_rows", [(0.9, 2), (0.99, 10)])
-def test_validation_split_always_leaves_a_training_row(fraction, n_rows):
-    X = np.random.RandomState(0).normal(size=(n_rows, 3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        vae = VAETransformer(1, max_iter=2, validation_fraction=fraction).fit(X)
-    assert vae.n_iter_ == 2 and np.isfinite(vae.loss_curve_).all()
-
-
 # --- bounded memory at inference --------------------------------------------------
-
-
-def test_inference_chunks_are_sized_from_the_widest_layer_and_the_draws(blobs):
-    from skvae._transformer import _CHUNK_ELEMENTS, chunk_rows
-
-    vae = VAETransformer(2, hidden_layer_sizes=(64, 32), max_iter=2).fit(blobs)
-    # The widest layer (64), not the input (6 columns), sizes the chunks.
-    assert chunk_rows(vae.module_) == _CHUNK_ELEMENTS // 64
-    assert chunk_rows(vae.module_, draws=32) == _CHUNK_ELEMENTS // (32 * 64)
-    assert chunk_rows(vae.module_, width=1000) == _CHUNK_ELEMENTS // 1000
-    assert chunk_rows(vae.module_, draws=10**9) == 1
-
-
-def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
-    import skvae._transformer as transformer
-
-    vae = VAETransformer(2, **FAST).fit(blobs)
-    Z = vae.transform(blobs)
-    decoded = vae.inverse_transform(Z)
-    scores = vae.score_samples(blobs)
-    # 2**12 elements: chunks of 4 rows for score_samples' 32 draws, 128 for transform.
-    monkeypatch.setattr(transformer, "_CHUNK_ELEMENTS", 2**12)
-    assert transformer.chunk_rows(vae.module_, draws=32) == 4
-    assert_array_equal(vae.transform(blobs), Z)
-    assert_array_equal(vae.inverse_transform(Z), decoded)
-    # The mean over draws is a reduction whose rounding follows the chunk's shape.
-    assert_allclose(vae.score_samples(blobs), scores, rtol=1e-13, atol=0)
-
-
-@pytest.mark.parametrize(
-    "n_rows, expected",
-    [
-        (10, 10),
-        (1_000, 256),
-        (20_000, 256),
-        (100_000, 512),
-        (10**6, 2048),
-        (10**7, 4096),
-    ],
-)
-def test_auto_batch_size_grows_with_the_data(n_rows, expected):
-    assert _training.auto_batch_size(n_rows) == expected
-
-
-def test_auto_max_iter_gives_small_data_enough_steps():
-    # 1,600 rows at batch 256: 7 steps an epoch, so 10,000 steps take 1,429 epochs.
-    assert _training.auto_max_iter(1_600, 256) == 1_429
-    assert _training.auto_max_iter(100_000, 512) == 200
-    assert _training.auto_max_iter(10**7, 4096) == 200
-
-
-def test_auto_budget_resolves_per_fit(blobs):
-    vae = VAETransformer(2, hidden_layer_sizes=(32,), random_state=0)
-    assert vae.get_params()["batch_size"] == vae.get_params()["max_iter"] == "auto"
-    assert vae._budget(600) == (256, 3_334)  # 3 steps an epoch
-    assert VAETransformer(batch_size=64, max_iter=7)._budget(270) == (64, 7)
-    with pytest.raises(ValueError, match="batch_size"):
-        VAETransformer(batch_size="big").fit(blobs)
-
-
-def test_large_data_is_checked_every_period_within_an_epoch(blobs, monkeypatch):
-    """Above PERIOD_ROWS training rows, early stopping judges parts of epochs."""
-    monkeypatch.setattr(_training, "PERIOD_ROWS", 100)
-    params = dict(n_components=2, hidden_layer_sizes=(32,), batch_size=16)
-    vae = VAETransformer(max_iter=3, random_state=0, **params).fit(blobs)
-    # 180 training rows: 2 periods an epoch (12 batches split 6/6), 3 epochs.
-    assert vae.n_iter_ == 3
-    assert len(vae.loss_curve_) == len(vae.validation_scores_) == 6
-    again = VAETransformer(max_iter=3, random_state=0, **params).fit(blobs)
-    assert_allclose(again.transform(blobs), vae.transform(blobs))
-    # Patience counts periods: with n_iter_no_change=1 the fit may stop mid-epoch.
-    quick = VAETransformer(
-        max_iter=50, n_iter_no_change=1, tol=1e3, random_state=0, **params
-    ).fit(blobs)
-    assert len(quick.loss_curve_) == 1 and quick.n_iter_ == 1
-
-
-def test_validation_rows_are_capped(blobs, monkeypatch):
-    import skvae._transformer as face
-
-    monkeypatch.setattr(face, "MAX_VALIDATION_ROWS", 7)
-    seen = []
-    train = face.train
-
-    def spy(module, X_train, X_val, *args, **kwargs):
-        seen.append((X_train.shape[0], X_val.shape[0]))
-        return train(module, X_train, X_val, *args, **kwargs)
-
-    monkeypatch.setattr(face, "train", spy)
-    VAETransformer(2, **FAST).fit(blobs)
-    assert seen == [(len(blobs) - 7, 7)]  # not the 20 of validation_fraction
-
-
-@pytest.mark.parametrize("scaling", ["standard", "global"])
-def test_scaling_starts_at_the_pca_of_the_matching_scale(blobs, scaling):
-    """Before training, the ELBO is the PPCA log-likelihood of the scaled data.
-
-    PPCA's noise is isotropic, so one global scale gives raw PCA's likelihood and
-    per-column scales give standardised PCA's, both back in the data's units.
-    """
-    # Noise well above the decoder's variance floor, so the start is exact.
-    noise = np.random.default_rng(0).normal(size=blobs.shape)
-    X = (blobs + noise) * np.array([1.0, 10.0, 0.1, 1.0, 5.0, 1.0])
-    vae = VAETransformer(
-        2,
-        scaling=scaling,
-        hidden_layer_sizes=(16,),
-        max_iter=1,
-        learning_rate=1e-12,
-        early_stopping=False,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        vae.fit(X)
-    std = X.std(axis=0)
-    if scaling == "global":
-        assert_allclose(vae.scale_, np.sqrt(np.mean(std**2)))
-        expected = PCA(2).fit(X).score(X)
-    else:
-        assert_allclose(vae.scale_, std)
-        Z = StandardScaler().fit_transform(X)
-        expected = PCA(2).fit(Z).score(Z) - np.log(std).sum()
-    # The start is computed in float32 (test_model checks it exactly in float64):
-    # agreement to a few hundredths of a nat, where the two scalings differ by ~2.
-    assert vae.score(X) == pytest.approx(expected, abs=0.1)
-
-
-def test_global_scaling_keeps_a_nearly_constant_column_small():
-    """A column that is almost always 0 is not blown up to unit variance."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 3)) @ rng.normal(size=(3, 8)) * 3
-    X[:, 0] = 0.0
-    X[:2, 0] = 1.0  # nearly constant: std 0.07
-    params = dict(n_components=3, max_iter=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        standard = VAETransformer(**params).fit(X)
-        shared = VAETransformer(scaling="global", **params).fit(X)
-    # Standardised, a 1 in that column is 14 standard deviations out; under one
-    # global scale it is a fraction of the typical column's spread.
-    assert standard.scale_[0] == pytest.approx(X[:, 0].std())
-    assert 1 / standard.scale_[0] > 14
-    assert_allclose(shared.scale_, shared.scale_[0])
-    assert 1 / shared.scale_[0] < 0.25
-    # (Whether the model then scores such rows better depends on whether the rare
-    # 1s fall in the training split; the digits benchmark measures it.)

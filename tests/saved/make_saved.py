@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import skops.io as sio
 
 from skvae import VAEImputer, VAETransformer
 
@@ -81,6 +80,8 @@ def outputs(model, X):
 
 
 def main(folder):
+    import skops.io as sio
+
     folder = Path(folder)
     for name, (model, X) in models().items():
         (folder / f"{name}.pkl").write_bytes(pickle.dumps(model))

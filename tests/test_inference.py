@@ -1,0 +1,92 @@
+"""Inference (``skvae._inference``): bounded chunks, one encode path."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skvae import VAETransformer, _inference
+
+from .helpers import FAST
+
+
+@pytest.fixture
+def fitted(blobs):
+    return VAETransformer(3, **FAST).fit(blobs)
+
+
+def test_transform_in_chunks_equals_whole(fitted, blobs, monkeypatch):
+    whole = fitted.transform(blobs)
+    monkeypatch.setattr(_inference, "CHUNK_ELEMENTS", 60)  # 10-row chunks
+    assert_allclose(fitted.transform(blobs), whole, rtol=0, atol=1e-12)
+    assert_allclose(
+        fitted.score_samples(blobs),
+        VAETransformer(3, **FAST).fit(blobs).score_samples(blobs),
+        rtol=0,
+        atol=1e-9,
+    )
+
+
+def test_inference_chunks_are_sized_from_the_widest_layer_and_the_draws(blobs):
+    from skvae._inference import CHUNK_ELEMENTS, chunk_rows
+
+    vae = VAETransformer(2, hidden_layer_sizes=(64, 32), max_iter=2).fit(blobs)
+    # The widest layer (64), not the input (6 columns), sizes the chunks.
+    assert chunk_rows(vae.module_) == CHUNK_ELEMENTS // 64
+    assert chunk_rows(vae.module_, draws=32) == CHUNK_ELEMENTS // (32 * 64)
+    assert chunk_rows(vae.module_, width=1000) == CHUNK_ELEMENTS // 1000
+    assert chunk_rows(vae.module_, draws=10**9) == 1
+
+
+def test_results_do_not_depend_on_the_chunk_size(blobs, monkeypatch):
+    vae = VAETransformer(2, **FAST).fit(blobs)
+    Z = vae.transform(blobs)
+    decoded = vae.inverse_transform(Z)
+    scores = vae.score_samples(blobs)
+    # 2**12 elements: chunks of 16 rows for score_samples' 8 draws (32 units
+    # wide), 128 rows for transform.
+    monkeypatch.setattr(_inference, "CHUNK_ELEMENTS", 2**12)
+    assert _inference.chunk_rows(vae.module_, draws=_inference.N_SCORE_DRAWS) == 16
+    assert_array_equal(vae.transform(blobs), Z)
+    assert_array_equal(vae.inverse_transform(Z), decoded)
+    # The mean over draws is a reduction whose rounding follows the chunk's shape.
+    assert_allclose(vae.score_samples(blobs), scores, rtol=1e-13, atol=0)
+
+
+def test_every_method_that_reads_rows_checks_them_alike():
+    # One encode-and-check path: transform used to skip the range check that
+    # score_samples made.
+    X = np.random.default_rng(0).random((50, 4))
+    vae = VAETransformer(2, likelihood="bernoulli", **FAST).fit(X)
+    outside = X.copy()
+    outside[0, 0] = 2.0
+    for method in (vae.transform, vae.score_samples, vae.score):
+        with pytest.raises(ValueError, match=r"bernoulli.*\[0, 1\]"):
+            method(outside)
+
+
+def test_the_inference_functions_are_the_methods(fitted, blobs):
+    codec, module = fitted.codec_, fitted.module_
+    values, observed = _inference.encode_checked(codec, blobs, "gaussian", "ignore")
+    Z = _inference.encode_mean(module, values)
+    assert_array_equal(Z, fitted.transform(blobs))
+    assert_array_equal(
+        _inference.elbo_scores(module, codec, values, observed),
+        fitted.score_samples(blobs),
+    )
+    decoded = _inference.decode_mean(module, Z, codec.width)
+    assert_array_equal(
+        _inference.to_output(codec, decoded, np.float64), fitted.inverse_transform(Z)
+    )
+    kl = _inference.kl_per_component(module, values)
+    assert kl.shape == (3,) and np.all(kl >= 0)
+
+
+def test_imputation_means_do_not_depend_on_the_rows_around(fitted, blobs):
+    values, observed = _inference.encode_checked(
+        fitted.codec_, blobs, "gaussian", "ignore"
+    )
+    observed = observed.copy()
+    observed[::3, 0] = False
+    whole = _inference.impute_encoded(fitted.module_, values, observed)
+    alone = _inference.impute_encoded(fitted.module_, values[:7], observed[:7])
+    assert_allclose(alone, whole[:7], rtol=1e-12, atol=1e-12)
