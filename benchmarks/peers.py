@@ -2,12 +2,17 @@
 
 All three train the same architecture (ReLU MLP encoder 256-128, mirrored decoder,
 ``--n-components`` latents), with Adam at 1e-3 and the same batch size, on the same
-rows, in one process, one after the other. Each epoch is timed from inside the
-library's own training loop (a hook on its epoch iterator or callback), so
-preprocessing (TVAE's per-column Gaussian mixtures, skvae's PCA start) is reported
-apart as set-up time. All three train on every row, without a validation pass
-(skvae with ``early_stopping=False``), and skvae runs first in the process, so its
-set-up time includes PyTorch's first-call warm-up.
+rows, in one process, one after the other. The peers' epochs are timed from inside
+their own training loop (a hook on TVAE's epoch iterator, a pythae callback):
+the median of epochs 2 to ``--epochs``. skvae is timed through its public API
+only, from whole ``fit`` calls (``common.fit_epoch_seconds``): fits of
+``--epochs`` epochs and of one epoch differ by ``--epochs`` - 1 epochs of
+training, the rest of a fit being the same work. Preprocessing (TVAE's
+per-column Gaussian mixtures, skvae's column codec and PCA start) is reported
+apart as set-up time (skvae: its first one-epoch fit less one epoch). All three
+train on every row, without a validation pass (skvae with
+``early_stopping=False``), and skvae runs first in the process, so its set-up
+time includes PyTorch's first-call warm-up.
 
 The peers pin older pandas, so this runs in its own environment (``make peers``
 creates ``.venv-peers``) and never touches the package's test environment.
@@ -20,8 +25,8 @@ Run::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,12 +39,23 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import load_features
+from common import (
+    environment,
+    fit_epoch_seconds,
+    load_features,
+    markdown_table,
+    save_results,
+)
 
-from skvae._model import _mlp
-
-RESULTS = Path(__file__).parent / "results"
 HIDDEN = (256, 128)
+
+
+def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    """Linear layers with a ReLU after each (as skvae's hidden layers are built)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers)
 
 
 class EpochClock:
@@ -83,29 +99,16 @@ def _patched_tqdm(module, clock: EpochClock):
 
 
 def time_skvae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
-    from skvae import VAETransformer, _training
-
-    clock = EpochClock()
-    original = _patched_tqdm(_training, clock)
-    try:
-        vae = VAETransformer(
-            k,
-            hidden_layer_sizes=HIDDEN,
-            max_iter=epochs,
-            batch_size=batch_size,
-            n_iter_no_change=epochs + 1,
-            early_stopping=False,  # every row trains, as in the peers
-            random_state=0,
-        )
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vae.fit(X)
-        end = time.perf_counter()
-    finally:
-        _training.tqdm = original
-    return dict(zip(("s_per_epoch", "setup_s"), clock.per_epoch(end), strict=True))
+    # Every row trains (early_stopping=False), as in the peers; on the CPU, as they.
+    per_epoch, setup, _ = fit_epoch_seconds(
+        X,
+        max(1, epochs - 1),
+        n_components=k,
+        hidden_layer_sizes=HIDDEN,
+        batch_size=batch_size,
+        device="cpu",
+    )
+    return {"s_per_epoch": per_epoch, "setup_s": setup}
 
 
 def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
@@ -121,7 +124,7 @@ def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
     class Encoder(BaseEncoder):
         def __init__(self):
             super().__init__()
-            self.net = _mlp((d, *HIDDEN))  # skvae's own builder: Linear + ReLU
+            self.net = mlp((d, *HIDDEN))  # Linear + ReLU, as skvae's
             self.embedding = nn.Linear(HIDDEN[1], k)
             self.log_var = nn.Linear(HIDDEN[1], k)
 
@@ -134,7 +137,7 @@ def time_pythae(X: np.ndarray, epochs: int, k: int, batch_size: int) -> dict:
     class Decoder(BaseDecoder):
         def __init__(self):
             super().__init__()
-            self.net = nn.Sequential(_mlp((k, *HIDDEN[::-1])), nn.Linear(HIDDEN[0], d))
+            self.net = nn.Sequential(mlp((k, *HIDDEN[::-1])), nn.Linear(HIDDEN[0], d))
 
         def forward(self, z):
             return ModelOutput(reconstruction=self.net(z))
@@ -233,22 +236,10 @@ def main() -> None:
     meta = {
         "args": vars(args),
         "hidden": HIDDEN,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}",
-        "versions": _versions(),
+        "environment": environment("pythae", "ctgan", "pandas"),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "peers.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n"
-    )
-    (RESULTS / "peers.md").write_text(_markdown(meta, rows))
+    save_results("peers", {"meta": meta, "rows": rows}, _markdown(meta, rows))
     print(_markdown(meta, rows))
-
-
-def _versions() -> dict:
-    from importlib.metadata import version
-
-    return {p: version(p) for p in ("skvae", "pythae", "ctgan", "torch", "pandas")}
 
 
 def _markdown(meta: dict, rows: list[dict]) -> str:
@@ -257,15 +248,12 @@ def _markdown(meta: dict, rows: list[dict]) -> str:
         "",
         f"Same architecture (encoder {meta['hidden']}, mirrored decoder, "
         f"{meta['args']['n_components']} latents), Adam 1e-3, batch "
-        f"{meta['args']['batch_size']}, same rows, one process. Median of epochs "
-        f"2-{meta['args']['epochs']}. Machine: {meta['machine']}. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-        + ".",
+        f"{meta['args']['batch_size']}, same rows, one process. Peers: median of "
+        f"epochs 2-{meta['args']['epochs']}; skvae: mean of as many epochs, from "
+        f"whole fits. Environment: {meta['environment']}.",
         "",
-        "| dataset | rows x features | skvae s/epoch | pythae s/epoch | ratio | "
-        "TVAE s/epoch | ratio | set-up s (skvae / pythae / TVAE) |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    table = []
     by = {}
     for row in rows:
         by.setdefault(row["dataset"], {})[row["peer"]] = row
@@ -289,10 +277,20 @@ def _markdown(meta: dict, rows: list[dict]) -> str:
             "-" if r is None or "skipped" in r else f"{r['setup_s']:.2f}"
             for r in (sk, py, tv)
         )
-        lines.append(
-            f"| {name} | {shape} | {cell(sk)} | {cell(py)} | {ratio(py)} | "
-            f"{cell(tv)} | {ratio(tv)} | {setup} |"
+        table.append(
+            [name, shape, cell(sk), cell(py), ratio(py), cell(tv), ratio(tv), setup]
         )
+    header = [
+        "dataset",
+        "rows x features",
+        "skvae s/epoch",
+        "pythae s/epoch",
+        "ratio",
+        "TVAE s/epoch",
+        "ratio",
+        "set-up s (skvae / pythae / TVAE)",
+    ]
+    lines += markdown_table(header, table, "l" * 8)
     lines += [
         "",
         "ratio = skvae's seconds per epoch / the peer's (goal: <= 0.5 against "

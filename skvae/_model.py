@@ -404,6 +404,21 @@ class VAE(nn.Module):
         log_lik = self.log_lik(x[None], out, mask).mean(dim=0)
         return log_lik - self.kl(mu[None], log_var[None], z, eps).mean(dim=0)
 
+    @torch.no_grad()
+    def iwae_bound(
+        self,
+        x: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Importance-weighted lower bound on log p(x) per encoded row (B,).
+
+        See ``iwae_bound``; rows are in the model's encoding (``codec_.encode``),
+        so subtract ``codec_.log_jacobian`` for the data's units.
+        """
+        return iwae_bound(self, x, n_samples, generator, mask)
+
 
 def row_noise(rows: np.ndarray, n_draws: int, n_components: int) -> np.ndarray:
     """Draw standard normal noise of each row's own: (n_draws, n_rows, n_components).

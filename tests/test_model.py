@@ -79,3 +79,14 @@ def test_row_noise_belongs_to_the_row():
     assert not np.allclose(noise[:, 0], noise[:, 1])
     first = noise[:4].reshape(-1)
     assert abs(first.mean()) < 0.02 and abs(first.std() - 1) < 0.02
+
+
+def test_the_iwae_bound_is_a_method_of_the_model():
+    module = VAE(4, 2, (8,), "gaussian")
+    init_weights(module, torch.Generator().manual_seed(0))
+    x = torch.randn((5, 4), generator=torch.Generator().manual_seed(1))
+    module = module.double()
+    x = x.double()
+    a = module.iwae_bound(x, 8, torch.Generator().manual_seed(2))
+    b = iwae_bound(module, x, 8, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
