@@ -12,8 +12,10 @@ their descriptions in ``MODEL_PARAMETERS`` and ``TRAINING_PARAMETERS``, which
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -145,6 +147,37 @@ verbose : bool or int, default=False
 """
 
 T = TypeVar("T", bound=type)
+
+# What scikit-learn's callback machinery keeps on an estimator during a fit: its
+# own teardown, after the fit, needs it whatever happened.
+_CALLBACK_STATE = (
+    "_callback_fit_ctx",
+    "_skl_callbacks_to_teardown",
+    "_parent_callback_ctx",
+    "_skl_callbacks",
+)
+
+
+@contextmanager
+def all_or_nothing(estimator: Any) -> Iterator[None]:
+    """Put the estimator's attributes back as they were if the block fails.
+
+    A fit is whole or not at all: what ``validate_data`` resets before the fit can
+    fail (``n_features_in_``, ``feature_names_in_``) and anything else the block
+    set is undone, so that a failed or interrupted fit leaves the previous model
+    (or an unfitted estimator) intact. The fits build their model aside and
+    assign it at the end (see ``_setup``); this covers the rest.
+    """
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        state = vars(estimator)
+        for name in [n for n in state if n not in saved]:
+            if name not in _CALLBACK_STATE:
+                del state[name]
+        state.update(saved)
+        raise
 
 
 def fill_doc(cls: T) -> T:

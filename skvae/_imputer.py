@@ -19,7 +19,7 @@ from sklearn.impute import MissingIndicator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._base import BaseVAE, fill_doc
+from ._base import BaseVAE, all_or_nothing, fill_doc
 from ._inference import encode_checked, impute_encoded
 from ._transformer import VAETransformer
 from ._validation import seed_from, validate_table
@@ -203,6 +203,12 @@ class VAEImputer(BaseVAE):
         self : VAEImputer
             The fitted imputer.
         """
+        with all_or_nothing(self):  # a failed fit leaves the previous imputer
+            self.__dict__.update(self._fit(X))
+        return self
+
+    def _fit(self, X: Any) -> dict[str, Any]:
+        """Fit the model and the indicator; return the fitted attributes."""
         X = validate_table(self, X, reset=True)
         # Every parameter of the model is the transformer's; an imputer trains
         # without labels (the transformer's target_weight stays 0).
@@ -214,15 +220,14 @@ class VAEImputer(BaseVAE):
         }
         if self.n_components is None:
             params["n_components"] = min(max(X.shape[1] // 2, 1), 10)
-        self.vae_ = VAETransformer(**params).fit(X)
-        self.n_iter_ = self.vae_.n_iter_
-        self.indicator_ = None
+        vae = VAETransformer(**params).fit(X)
+        indicator = None
         if self.add_indicator:
             # MissingIndicator reads NaN only: give it the mask as NaN/0 floats, so
             # that None and pd.NA in string and category columns count too.
-            self.indicator_ = MissingIndicator(error_on_new=False)
-            self.indicator_.fit(_nan_where(_missing(X)))
-        return self
+            indicator = MissingIndicator(error_on_new=False)
+            indicator.fit(_nan_where(_missing(X)))
+        return {"vae_": vae, "n_iter_": vae.n_iter_, "indicator_": indicator}
 
     def transform(self, X: ArrayLike) -> Any:
         """Fill the missing entries of ``X``.

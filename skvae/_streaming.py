@@ -55,8 +55,9 @@ def stream_epoch(
     The module trains in float32 and is handed back in float64, eval mode, for
     batch-invariant inference. A non-finite loss restores the weights, the
     optimizer and the generator from before the call and raises
-    ``FloatingPointError``: the batch is not taken, and earlier batches are not
-    lost.
+    ``FloatingPointError``; any other exception (a ``KeyboardInterrupt``, say)
+    restores them too before it propagates: the batch is taken whole or not at
+    all, and earlier batches are never lost.
     """
     device = next(module.parameters()).device
     saved = snapshot(module)
@@ -66,6 +67,14 @@ def stream_epoch(
     W = None
     if weights is not None:
         W = torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+    def restore() -> None:
+        # The optimizer first, while the parameters are float32 as its state is.
+        stream.optimizer.load_state_dict(optimizer_state)
+        module.double().eval()
+        module.load_state_dict(saved)
+        stream.generator.set_state(generator_state)
+
     module.float()
     try:
         total = train_epoch(
@@ -79,19 +88,18 @@ def stream_epoch(
             W=W,
         )
         finite = bool(all_finite(module, total))
-        if not finite:  # while the parameters are float32, as Adam's state is
-            stream.optimizer.load_state_dict(optimizer_state)
-    finally:
-        module.double().eval()
+    except BaseException:
+        restore()
+        raise
     if not finite:
-        module.load_state_dict(saved)
-        stream.generator.set_state(generator_state)
+        restore()
         raise FloatingPointError(
             "The loss became non-finite (NaN or inf) on this batch; the model and "
             "optimizer were restored to their state before it. Try a smaller "
             "learning_rate, a larger batch_size, or check the batch for extreme "
             "values."
         )
+    module.double().eval()
     return total.item() / X.shape[0]
 
 

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseVAE, fill_doc
+from ._base import BaseVAE, all_or_nothing, fill_doc
 from ._callbacks import fit_hooks, supports_callbacks
 from ._dask import check_dask_fit, dask_aware, fit_dask
 from ._inference import (
@@ -336,6 +336,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
         Notes
         -----
+        A fit is all or nothing: if it fails or is interrupted before its first
+        epoch ends, the estimator is left as it was (the previous model, or
+        unfitted). Interrupted later, it keeps the best weights so far and warns.
+
         The fit does not depend on the order of the rows: equal rows are merged
         into one of their summed weight, and the rows are put in an order given
         by their values before the validation split and the mini-batches.
@@ -348,11 +352,12 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 "without labels."
             )
         hooks = fit_hooks(self, X, y)  # scikit-learn's callbacks, where it has them
-        if is_dask_collection(X):  # streamed partition by partition
-            check_dask_fit(self, y, sample_weight)
-            fitted = fit_dask(self, X, hooks)
-        else:
-            fitted = fit_arrays(self, X, y, sample_weight, hooks)
+        with all_or_nothing(self):  # a failed fit leaves the previous model
+            if is_dask_collection(X):  # streamed partition by partition
+                check_dask_fit(self, y, sample_weight)
+                fitted = fit_dask(self, X, hooks)
+            else:
+                fitted = fit_arrays(self, X, y, sample_weight, hooks)
         if hooks is not None:
             hooks.end(fitted)
         # fit starts afresh: no optimizer state from earlier partial_fit calls.
@@ -402,19 +407,20 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         hooks = fit_hooks(self, X, y, task_name="partial_fit")
         if hooks is not None:
             hooks.begin()
-        if not hasattr(self, "module_"):
-            fitted, batch = first_batch(self, X, sample_weight)
-        else:
-            batch = next_batch(self, self._codec, X, sample_weight)
-            fitted = {
-                "_stream": getattr(self, "_stream", None),  # None after fit, loading
-                **{
-                    name: getattr(self, name)
-                    for name in ("_codec", "module_", "n_iter_", "n_samples_seen_")
-                },
-                "loss_curve_": self.loss_curve_,
-            }
-        fitted |= stream_batch(self, fitted, fitted["_codec"], batch)
+        with all_or_nothing(self):  # a failed batch leaves the model as it was
+            if not hasattr(self, "module_"):
+                fitted, batch = first_batch(self, X, sample_weight)
+            else:
+                batch = next_batch(self, self._codec, X, sample_weight)
+                fitted = {
+                    "_stream": getattr(self, "_stream", None),  # None after fit
+                    **{
+                        name: getattr(self, name)
+                        for name in ("_codec", "module_", "n_iter_", "n_samples_seen_")
+                    },
+                    "loss_curve_": self.loss_curve_,
+                }
+            fitted |= stream_batch(self, fitted, fitted["_codec"], batch)
         if hooks is not None:
             hooks.end(fitted)
         self.__dict__.update(fitted)

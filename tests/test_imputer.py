@@ -323,3 +323,21 @@ def test_parameters_are_the_transformers(fitted):
     doc = VAEImputer.__doc__
     assert "hidden_layer_sizes : int or array-like" in doc
     assert "{vae_parameters}" not in doc
+
+
+def test_a_failed_refit_keeps_the_previous_imputer(monkeypatch):
+    from skvae import _training
+
+    table = with_holes(make_table(80))
+    imputer = VAEImputer(2, **FAST).fit(table)
+    filled = imputer.transform(table)
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_training, "train_epoch", broken)
+    with pytest.raises(KeyboardInterrupt):
+        imputer.fit(table.iloc[:, :4])
+    monkeypatch.undo()
+    assert imputer.n_features_in_ == table.shape[1]
+    assert_frame_equal(imputer.transform(table), filled)

@@ -502,3 +502,88 @@ def test_default_vae_features_beat_standardised_pca_on_digits(k):
 
 
 # --- bounded memory at inference --------------------------------------------------
+# --- a fit is all or nothing ----------------------------------------------------
+
+
+def _interrupting(module_name):
+    """A train_epoch that changes the weights, then raises KeyboardInterrupt."""
+    import importlib
+
+    target = importlib.import_module(module_name)
+    original = target.train_epoch
+
+    def train_epoch(module, optimizer, X, *args, **kwargs):
+        original(module, optimizer, X, *args, **kwargs)  # the weights move...
+        raise KeyboardInterrupt  # ... and Ctrl-C arrives before the epoch ends
+
+    return target, train_epoch
+
+
+def test_an_interrupted_refit_leaves_the_old_model(blobs, monkeypatch):
+    from .helpers import make_table
+
+    vae = VAETransformer(2, **FAST).fit(blobs)
+    before, mean = vae.transform(blobs), vae.mean_.copy()
+    target, interrupting = _interrupting("skvae._training")
+    monkeypatch.setattr(target, "train_epoch", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(blobs * 10 + 3)  # other data: other column statistics
+    assert_array_equal(vae.mean_, mean)
+    assert_array_equal(vae.transform(blobs), before)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(make_table())  # another table altogether
+    assert vae.n_features_in_ == blobs.shape[1]
+    assert not hasattr(vae, "feature_names_in_")
+    assert_array_equal(vae.transform(blobs), before)
+
+
+def test_a_refit_that_fails_validation_keeps_the_old_model():
+    from .helpers import make_table
+
+    table = make_table(60)
+    vae = VAETransformer(2, **FAST).fit(table)
+    before = vae.transform(table)
+    other = table.rename(columns={"f64": "renamed"})
+    with pytest.raises(ValueError, match=r"(?i)negative"):
+        vae.fit(other, sample_weight=-np.ones(len(other)))
+    assert list(vae.feature_names_in_) == list(table.columns)
+    assert_array_equal(vae.transform(table), before)
+
+
+def test_an_interrupted_first_fit_leaves_an_unfitted_estimator(blobs, monkeypatch):
+    target, interrupting = _interrupting("skvae._training")
+    monkeypatch.setattr(target, "train_epoch", interrupting)
+    vae = VAETransformer(2, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        vae.fit(blobs)
+    assert not hasattr(vae, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        vae.transform(blobs)
+
+
+def test_an_interrupted_batch_leaves_the_stream_as_it_was(blobs, monkeypatch):
+    vae = VAETransformer(2, **FAST)
+    vae.partial_fit(blobs[:100])
+    before, n_iter = vae.transform(blobs), vae.n_iter_
+    target, interrupting = _interrupting("skvae._streaming")
+    monkeypatch.setattr(target, "train_epoch", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        vae.partial_fit(blobs[100:])
+    assert vae.n_iter_ == n_iter and vae.n_samples_seen_ == 100
+    assert_array_equal(vae.transform(blobs), before)
+    monkeypatch.undo()
+    vae.partial_fit(blobs[100:])  # the stream goes on
+    assert vae.n_iter_ == n_iter + 1
+
+
+def test_an_interrupted_first_batch_leaves_an_unfitted_estimator(blobs, monkeypatch):
+    target, interrupting = _interrupting("skvae._streaming")
+    monkeypatch.setattr(target, "train_epoch", interrupting)
+    vae = VAETransformer(2, **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        vae.partial_fit(blobs)
+    with pytest.raises(NotFittedError):
+        vae.transform(blobs)
+    monkeypatch.undo()
+    vae.partial_fit(blobs)
+    assert vae.n_iter_ == 1
