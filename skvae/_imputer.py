@@ -261,7 +261,11 @@ class VAEImputer(BaseVAE):
             out = X.copy()
         if self.indicator_ is None:
             return out
-        indicator = self.indicator_.transform(_nan_where(missing))
+        if len(missing):
+            indicator = self.indicator_.transform(_nan_where(missing))
+        else:  # MissingIndicator takes no empty input: no rows, no flags
+            n_flags = len(self.indicator_.features_)
+            indicator = np.zeros((0, n_flags), dtype=bool)
         if isinstance(out, pd.DataFrame):
             names = self.get_feature_names_out()[out.shape[1] :]
             flags = pd.DataFrame(indicator, index=out.index, columns=names)

@@ -466,7 +466,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         # A DataFrame of latent points (transform's pandas output) names its rows:
         # the decoded rows keep those labels, so that they align with the data.
         index = X.index if isinstance(X, pd.DataFrame) else None
-        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        Z = check_array(
+            X, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+        )
         if Z.shape[1] != self.n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} columns, but this VAETransformer has "

@@ -74,7 +74,9 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
             )
         validate_data(estimator, X, skip_check_array=True, reset=reset)
         n_rows, n_cols = X.shape
-        minimum = 2 if reset else 1
+        # A fit needs two rows; a fitted model takes any number, none included
+        # (an empty partition, the ordinary result of filtering a dask frame).
+        minimum = 2 if reset else 0
         if n_rows < minimum:
             raise ValueError(
                 f"Found array with {n_rows} sample(s) (shape={X.shape}) while a "
@@ -91,7 +93,7 @@ def validate_table(estimator: BaseEstimator, X: Any, reset: bool) -> Any:
         X,
         dtype=None,
         ensure_all_finite="allow-nan",
-        ensure_min_samples=2 if reset else 1,
+        ensure_min_samples=2 if reset else 0,
         reset=reset,
     )
     if X.dtype.kind in "fc":

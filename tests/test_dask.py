@@ -219,3 +219,33 @@ def test_global_scaling_comes_from_the_pass_over_all_partitions(client):
     vae = VAETransformer(2, scaling="global", max_iter=2, random_state=0)
     vae.fit(lazy)
     assert_allclose(vae.scale_, np.sqrt(np.mean(X.std(axis=0) ** 2)))
+
+
+def test_empty_partitions_left_by_a_filter(client, table):
+    # Filtering a dask frame leaves empty partitions; every lazy method takes them.
+    vae = VAETransformer(2, **FAST).fit(table)
+    lazy = dd.from_pandas(table, npartitions=4)
+    # The rows of the first partitions only, as a filter leaves them.
+    kept = lazy.map_partitions(lambda p: p[p.index < 1150], meta=table.iloc[:0])
+    sizes = kept.map_partitions(len).compute().tolist()
+    assert 0 in sizes and sum(sizes) > 0
+    rows = table[table.index < 1150]
+    Z = vae.transform(kept).compute()
+    assert_allclose(Z.to_numpy(), vae.transform(rows))
+    assert_allclose(vae.score_samples(kept).compute(), vae.score_samples(rows))
+    back = vae.inverse_transform(vae.transform(kept)).compute()
+    assert_frame_equal(
+        back, vae.inverse_transform(vae.transform(rows)).set_axis(back.index)
+    )
+    nothing = lazy[lazy["f64"] > 1e9]
+    assert vae.transform(nothing).compute().shape == (0, 2)
+
+
+def test_imputer_transform_maps_over_partitions_with_empty_ones(client, table):
+    from skvae import VAEImputer
+
+    imputer = VAEImputer(2, **FAST).fit(table)
+    lazy = dd.from_pandas(table, npartitions=4)
+    kept = lazy.map_partitions(lambda p: p[p.index < 1150], meta=table.iloc[:0])
+    filled = kept.map_partitions(imputer.transform).compute()
+    assert_frame_equal(filled, imputer.transform(table[table.index < 1150]))
