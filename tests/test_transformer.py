@@ -587,3 +587,10 @@ def test_an_interrupted_first_batch_leaves_an_unfitted_estimator(blobs, monkeypa
     monkeypatch.undo()
     vae.partial_fit(blobs)
     assert vae.n_iter_ == 1
+
+
+@pytest.mark.parametrize("estimator", [VAETransformer(), skvae.VAEImputer()])
+def test_the_html_repr_links_to_the_api_page(estimator):
+    name = type(estimator).__name__
+    url = f"https://skvae.readthedocs.io/en/stable/generated/skvae.{name}.html"
+    assert url in estimator._repr_html_()
