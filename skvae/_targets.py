@@ -91,7 +91,7 @@ def fit_targets(y: Any, n_rows: int) -> tuple[TargetCodec, np.ndarray]:
             raise ValueError("y contains infinity; use NaN to mark a missing target.")
         minus_one[~missing] = numbers == UNLABELLED
     candidates = values[~missing & ~minus_one]
-    kind = _target_type(candidates if candidates.size else present)
+    kind = _target_type(_typed(candidates if candidates.size else present))
     if kind in ("continuous",):
         return _fit_continuous(values[:, None], missing[:, None])
     if kind not in ("binary", "multiclass"):
@@ -138,6 +138,17 @@ def _as_array(y: Any) -> np.ndarray:
 def _nullable(y: pd.Series | pd.DataFrame) -> bool:
     dtypes = y.dtypes if isinstance(y, pd.DataFrame) else [y.dtype]
     return any(not isinstance(d, np.dtype) for d in dtypes)
+
+
+def _typed(values: np.ndarray) -> np.ndarray:
+    """Booleans held as objects (a column with holes) as a bool array.
+
+    scikit-learn's ``type_of_target`` reads an object array of True and False as
+    ``"unknown"``; as bools they are the binary labels they are.
+    """
+    if values.dtype == object and all(isinstance(v, bool | np.bool_) for v in values):
+        return values.astype(bool)
+    return values
 
 
 def _target_type(values: np.ndarray) -> str:

@@ -234,3 +234,22 @@ def test_labels_train_in_periods_on_large_data(blobs, monkeypatch):
     # Each period's rows, then all the rows once more after training.
     assert fitted_rows == [96, 104, 96, 104, 200]
     assert np.isfinite(vae.module_.class_prior.means.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "make_y",
+    [
+        lambda b: np.where(np.arange(len(b)) % 5 == 0, None, b).astype(object),
+        lambda b: pd.Series(pd.array(b, dtype="boolean")).mask(
+            np.arange(len(b)) % 4 == 0
+        ),
+        lambda b: b.astype(object),
+    ],
+    ids=["object-with-None", "boolean-with-NA", "object-bools"],
+)
+def test_boolean_labels_with_holes(blobs, make_y):
+    # None and pd.NA mark rows without a label in any y, booleans included.
+    y = make_y(blobs[:, 0] > 0)
+    vae = VAETransformer(2, target_weight=5.0, **FAST).fit(blobs, y)
+    assert vae.classes_.tolist() == [False, True] and vae.target_type_ == "binary"
+    assert vae.sample(4, y=True, random_state=0).shape == (4, blobs.shape[1])
