@@ -32,6 +32,10 @@ CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
 # A categorical column with more levels than this gets a warning: its one-hot block
 # dominates the model's width and most levels are seen too rarely to learn.
 MANY_CATEGORIES = 100
+# Squares of magnitudes above about 1e154 overflow float64: columns with values
+# beyond this bound get their moments from values divided by their largest
+# magnitude (other columns keep the plain computation, to the last digit).
+HUGE = 1e150
 
 
 @dataclass
@@ -327,13 +331,18 @@ def fit_encode(
         # Column statistics over the observed entries, all columns at once.
         # (NumPy's nan-functions copy the data: only pay for them when needed.)
         nan = missing.any()
-        if weights is not None:
-            mean, std = _weighted_moments(values, missing, weights)
-        else:
-            mean = np.nanmean(values, axis=0) if nan else values.mean(axis=0)
-            std = np.nanstd(values, axis=0) if nan else values.std(axis=0)
         low = np.nanmin(values, axis=0) if nan else values.min(axis=0)
         high = np.nanmax(values, axis=0) if nan else values.max(axis=0)
+        magnitude = np.maximum(np.abs(low), np.abs(high))
+        huge = magnitude > HUGE
+        with np.errstate(over="ignore"):  # overflow in huge columns: redone below
+            mean, std = _moments(values, missing, weights)
+        if huge.any():  # their squares overflow: moments of the scaled values
+            cols = np.flatnonzero(huge)
+            m, s = _moments(
+                values[:, cols] / magnitude[cols], missing[:, cols], weights
+            )
+            mean[cols], std[cols] = m * magnitude[cols], s * magnitude[cols]
         integral = np.all((values == np.round(values)) | missing, axis=0)
         scale = column_scales(std, standardize, scaling)
         for j, i in enumerate(cont):
@@ -341,6 +350,17 @@ def fit_encode(
             columns[i].low, columns[i].high = float(low[j]), float(high[j])
             columns[i].integral = bool(integral[j])
     return (codec, *codec.encode(X, continuous=values))
+
+
+def _moments(
+    values: np.ndarray, missing: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column's observed entries."""
+    if weights is not None:
+        return _weighted_moments(values, missing, weights)
+    if missing.any():
+        return np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    return values.mean(axis=0), values.std(axis=0)
 
 
 def _weighted_moments(
@@ -368,6 +388,9 @@ def column_scales(std: np.ndarray, standardize: bool, scaling: str) -> np.ndarra
     if not standardize or not usable.any():
         return np.ones_like(std)
     if scaling == "global":
+        top = std[usable].max()
+        if top > HUGE:  # squares would overflow: the root mean square of std / top
+            return np.full_like(std, top * np.sqrt(np.mean((std[usable] / top) ** 2)))
         return np.full_like(std, np.sqrt(np.mean(std[usable] ** 2)))
     return np.where(usable, std, 1.0)
 
@@ -384,6 +407,16 @@ def refit_statistics(
     """
     columns = []
     continuous = statistics["continuous"]
+    for i in sorted(continuous):
+        mean, std = continuous[i][:2]
+        if not (np.isfinite(mean) and np.isfinite(std)):
+            raise ValueError(
+                f"Column {_label(codec.columns[i].name, codec.is_frame)} holds "
+                f"values too large for the statistics of a pass over a dask "
+                f"collection (from {continuous[i][2]:g} to {continuous[i][3]:g}): "
+                "divide it by a power of ten first, or fit it in memory, where "
+                "any finite value works."
+            )
     stds = np.array([continuous[i][1] for i in sorted(continuous)])
     scales = dict(
         zip(

@@ -20,6 +20,12 @@ from pandas.api import types as ptypes
 from sklearn.utils.validation import _check_sample_weight
 
 
+# Weights above this are divided by the largest one: a fit depends on their
+# ratios only, and their sums would overflow float64. No whole-number weight this
+# large is spread out as copies anyway (see ``as_repetitions``).
+HUGE_WEIGHT = 1e150
+
+
 def check_weights(sample_weight: Any, X: Any) -> np.ndarray:
     """Return ``sample_weight`` as float64 (n_rows,): ones for None.
 
@@ -28,9 +34,15 @@ def check_weights(sample_weight: Any, X: Any) -> np.ndarray:
     """
     if sample_weight is None:
         return np.ones(X.shape[0])
-    return _check_sample_weight(
+    weights = _check_sample_weight(
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
+    top = weights.max()
+    if top > HUGE_WEIGHT:
+        # Only the weights' ratios matter to the fit, and sums of such weights
+        # overflow float64 (measured: weights near 1e300 gave NaN statistics).
+        weights = weights / top
+    return weights
 
 
 def canonical_rows(

@@ -249,3 +249,11 @@ def test_imputer_transform_maps_over_partitions_with_empty_ones(client, table):
     kept = lazy.map_partitions(lambda p: p[p.index < 1150], meta=table.iloc[:0])
     filled = kept.map_partitions(imputer.transform).compute()
     assert_frame_equal(filled, imputer.transform(table[table.index < 1150]))
+
+
+def test_magnitudes_too_large_for_a_dask_pass_are_a_clear_error(client):
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    X[:, 1] *= 1e200
+    lazy = da.from_array(X, chunks=(100, 3))
+    with pytest.raises(ValueError, match=r"Column 1 .*too large.*fit it in memory"):
+        VAETransformer(2, **FAST).fit(lazy)

@@ -146,3 +146,12 @@ def test_labels_of_zero_weight_rows_do_not_count(blobs):
         VAETransformer(2, target_weight=1, **FAST).fit(
             blobs, y_semi, sample_weight=weights
         )
+
+
+def test_huge_weights_weigh_as_their_ratios(blobs):
+    # Weights near 1e300: their sums would overflow; only their ratios matter.
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=len(blobs))
+    plain = VAETransformer(2, **FAST).fit(blobs, sample_weight=w)
+    huge = VAETransformer(2, **FAST).fit(blobs, sample_weight=w * 1e300)
+    assert np.isfinite(huge.mean_).all() and np.isfinite(huge.scale_).all()
+    assert_allclose(huge.transform(blobs), plain.transform(blobs), atol=1e-6)

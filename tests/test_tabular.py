@@ -344,3 +344,23 @@ def test_gaussian_samples_stay_within_the_training_range():
     assert not np.all(samples["spend"] == np.round(samples["spend"]))
     means = vae.sample(50, random_state=0, noise=False)["visits"]
     assert not np.all(means == np.round(means))
+
+
+def test_any_finite_magnitude_is_modelled(blobs):
+    # Squares of values above ~1e154 overflow float64: the statistics of such a
+    # column come from its values divided by their largest magnitude, and the
+    # standardised model is the one of the same data in other units.
+    big = blobs.copy()
+    big[:, 0] *= 1e200
+    small = VAETransformer(2, **FAST).fit(blobs)
+    large = VAETransformer(2, **FAST).fit(big)
+    assert np.isfinite(large.scale_).all() and large.scale_[0] > 1e199
+    assert_allclose(large.transform(big), small.transform(blobs), atol=1e-9)
+    # The log-likelihood moves by the Jacobian of the change of units.
+    shift = small.score_samples(blobs) - large.score_samples(big)
+    assert_allclose(shift, np.log(1e200), rtol=1e-9)
+    back = large.inverse_transform(large.transform(big))
+    assert np.isfinite(back).all()
+    global_scale = VAETransformer(2, scaling="global", **FAST).fit(big)
+    assert np.isfinite(global_scale.scale_).all()
+    assert np.isfinite(global_scale.score_samples(big)).all()
