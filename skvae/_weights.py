@@ -19,7 +19,6 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.utils.validation import _check_sample_weight
 
-
 # Weights above this are divided by the largest one: a fit depends on their
 # ratios only, and their sums would overflow float64. No whole-number weight this
 # large is spread out as copies anyway (see ``as_repetitions``).
