@@ -135,11 +135,23 @@ def to_onnx(
 
 # -- skl2onnx's side -----------------------------------------------------------------
 def _shape_calculator(operator: Any) -> None:
-    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
     vae = operator.raw_operator
     n_rows = operator.inputs[0].get_first_dimension()
-    operator.outputs[0].type = FloatTensorType([n_rows, vae.n_components])
+    # The latent takes the input's float type, as scikit-learn's own converters
+    # do: skl2onnx builds what follows (a classifier) for the graph's float type,
+    # and a float32 latent ahead of a float64 classifier made a graph that
+    # onnxruntime refuses. The model itself runs in float32 either way.
+    latent = DoubleTensorType if _double_input(operator) else FloatTensorType
+    operator.outputs[0].type = latent([n_rows, vae.n_components])
+
+
+def _double_input(operator: Any) -> bool:
+    return any(
+        type(variable.type).__name__ == "DoubleTensorType"
+        for variable in operator.inputs
+    )
 
 
 def _converter(scope: Any, operator: Any, container: Any) -> None:
@@ -155,7 +167,10 @@ def _converter(scope: Any, operator: Any, container: Any) -> None:
     kinds = [_input_kind(variable.type) for variable in operator.inputs]
     x = _encoded(graph, vae.codec_, inputs, kinds)
     mu = _encoder_mean(graph, vae.module_, x)
-    graph.op("Identity", [mu], output=operator.outputs[0].full_name)
+    if _double_input(operator):
+        graph.op("Cast", [mu], output=operator.outputs[0].full_name, to=_DOUBLE)
+    else:
+        graph.op("Identity", [mu], output=operator.outputs[0].full_name)
 
 
 def _input_kind(onnx_type: Any) -> str:
@@ -264,6 +279,7 @@ def _typed(value: Any) -> np.ndarray:
 
 # -- the graph ------------------------------------------------------------------------
 _FLOAT = 1  # TensorProto.FLOAT
+_DOUBLE = 11  # TensorProto.DOUBLE
 _INT64 = 7  # TensorProto.INT64
 
 

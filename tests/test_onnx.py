@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -171,3 +171,21 @@ def test_a_missing_extra_says_what_to_install(numeric, monkeypatch):
     monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if not installed
     with pytest.raises(ImportError, match=r'pip install "skvae\[onnx\]"'):
         to_onnx(vae, X_train)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_pipeline_exports_in_the_inputs_float_type(dtype):
+    # float64 is pandas' and NumPy's default: the latent takes the input's type,
+    # so that the classifier after it is built for it (onnxruntime refused the
+    # graph of a float32 latent ahead of a float64 classifier).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(dtype)
+    y = (X[:, 0] > 0).astype(int)
+    pipe = Pipeline(
+        [("vae", VAETransformer(2, **ONNX_FIT)), ("clf", LogisticRegression())]
+    ).fit(X, y)
+    onx = to_onnx(pipe, X, options={LogisticRegression: {"zipmap": False}})
+    label, proba = ort.InferenceSession(onx.SerializeToString()).run(None, {"X": X})
+    assert proba.dtype == dtype
+    assert_array_equal(label, pipe.predict(X))
+    assert_allclose(proba, pipe.predict_proba(X), atol=1e-5)
