@@ -15,7 +15,7 @@ Each entry path builds its fit from the same steps, in this order:
 ``fit_arrays`` runs them for an in-memory table. The functions read only the
 estimator's public parameters; none of them sets anything on it but what
 scikit-learn's ``validate_data`` sets (``n_features_in_``,
-``feature_names_in_``). No torch training here: see ``_training``.
+``feature_names_in_``). The training loop itself lives in ``_training``.
 """
 
 from __future__ import annotations
