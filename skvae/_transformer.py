@@ -358,11 +358,11 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 fitted = fit_dask(self, X, hooks)
             else:
                 fitted = fit_arrays(self, X, y, sample_weight, hooks)
-        if hooks is not None:
-            hooks.end(fitted)
         # fit starts afresh: no optimizer state from earlier partial_fit calls.
         self.__dict__.pop("_stream", None)
         self.__dict__.update(fitted)
+        if hooks is not None:  # after the model is whole, whatever a callback does
+            hooks.end(fitted)
         return self
 
     @available_if(_without_labels)
@@ -421,9 +421,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                     "loss_curve_": self.loss_curve_,
                 }
             fitted |= stream_batch(self, fitted, fitted["_codec"], batch)
-        if hooks is not None:
-            hooks.end(fitted)
         self.__dict__.update(fitted)
+        if hooks is not None:  # after the model is whole, whatever a callback does
+            hooks.end(fitted)
         return self
 
     def transform(self, X: ArrayLike) -> NDArray[np.floating]:
