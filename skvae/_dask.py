@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._inference import encode_checked, kl_per_component, to_output
+from ._inference import encode_checked, latent_attributes, to_output
 from ._setup import new_module, prepare, read_rows, run_training, setup_attributes
 from ._training import (
     MAX_VALIDATION_ROWS,
@@ -280,9 +280,7 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
         hooks,
         dict(attributes),
     )
-    attributes["kl_per_component_"] = kl_per_component(
-        attributes["module_"], setup.values
-    )
+    attributes |= latent_attributes(attributes["module_"], setup.values)
     return attributes
 
 

@@ -48,6 +48,8 @@ class VAEImputer(BaseVAE):
         between 1 and 10: imputing a column from the others needs a latent space
         wide enough to carry their joint structure (measured on the tables of
         ``benchmarks/impute.py``, 2 dimensions were too few from 8 columns up).
+        0 imputes from no latent: each column's own distribution (its mean, or
+        its most likely level), as ``SimpleImputer`` does.
 
     {model_parameters}
 
@@ -136,7 +138,7 @@ class VAEImputer(BaseVAE):
 
     _parameter_constraints: ClassVar[dict] = {
         **BaseVAE._parameter_constraints,
-        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_components": [Interval(Integral, 0, None, closed="left"), None],
         "sample_posterior": ["boolean"],
         "add_indicator": ["boolean"],
     }

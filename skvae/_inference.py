@@ -2,10 +2,11 @@
 
 Every method of the estimators that reads a fitted model comes through here:
 ``transform`` and ``inverse_transform``, ``score_samples``, ``sample``, the
-imputer's draws, dask partitions (which call the public methods) and the
-``kl_per_component_`` of a fit. Inference runs in float64, without gradients, in
-chunks of rows whose size bounds the memory (see ``CHUNK_ELEMENTS``), so that a
-row's result does not depend on the rows around it.
+imputer's draws, dask partitions (which call the public methods), and a fit's
+``kl_per_component_``, ``explained_variance_`` and ``noise_variance_``. Inference
+runs in float64, without gradients, in chunks of rows whose size bounds the memory
+(see ``CHUNK_ELEMENTS``), so that a row's result does not depend on the rows
+around it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._likelihoods import GaussianLikelihood
 from ._model import VAE, impute, kl_standard_normal, row_noise
-from ._tabular import TableCodec
+from ._tabular import CONTINUOUS, TableCodec
 from ._validation import validate_table
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
@@ -174,16 +176,49 @@ def elbo_scores(
     return per_row[:, 0] - codec.log_jacobian(observed)
 
 
-def kl_per_component(
+def latent_attributes(
     module: VAE, values: np.ndarray, weights: np.ndarray | None = None
-) -> np.ndarray:
-    """Mean KL(q(z|x) || N(0, I)) of each latent dimension over the rows, in nats."""
+) -> dict[str, np.ndarray]:
+    """Return ``kl_per_component_`` and ``explained_variance_`` over the rows.
 
-    def kl(x: torch.Tensor, mask: None) -> torch.Tensor:
-        return kl_standard_normal(*module.encode(x))
+    Per latent dimension: the mean KL(q(z|x) || N(0, I)) in nats, and the variance
+    of the posterior mean (what ``transform`` returns) with n - 1 in the
+    denominator, as PCA's ``explained_variance_``. ``weights`` weigh the rows.
+    """
+    n_components = module.encoder.mu.out_features
 
-    per_row = apply_in_chunks(module, kl, values, module.encoder.mu.out_features)
-    return np.average(per_row, axis=0, weights=weights)
+    def statistics(x: torch.Tensor, mask: None) -> torch.Tensor:
+        mu, log_var = module.encode(x)
+        return torch.cat([kl_standard_normal(mu, log_var), mu], dim=1)
+
+    per_row = apply_in_chunks(module, statistics, values, 2 * n_components)
+    kl, mu = per_row[:, :n_components], per_row[:, n_components:]
+    w = np.ones(len(per_row)) if weights is None else np.asarray(weights, float)
+    n_rows = np.count_nonzero(w)
+    if n_rows == 0:
+        nan = np.full(n_components, np.nan)
+        return {"kl_per_component_": nan, "explained_variance_": nan.copy()}
+    w = w / w.sum()
+    mean = w @ mu
+    variance = w @ np.square(mu - mean) * n_rows / max(n_rows - 1, 1)
+    return {"kl_per_component_": w @ kl, "explained_variance_": variance}
+
+
+def noise_variance(module: VAE, codec: TableCodec) -> np.ndarray:
+    """Each column's decoder variance in the units of the data (NaN: not Gaussian).
+
+    The Gaussian likelihood learns one variance per continuous column, in
+    standardised units: times the column's scale squared it is the variance of
+    x around the decoder's mean, as factor analysis's ``noise_variance_``.
+    """
+    out = np.full(len(codec.columns), np.nan)
+    continuous = module.likelihood.continuous
+    if codec.n_continuous and isinstance(continuous, GaussianLikelihood):
+        with torch.no_grad():
+            variance = torch.exp(continuous.log_var()).cpu().numpy()
+        scale = codec.continuous_attribute("scale")
+        out[codec.positions(CONTINUOUS)] = variance * np.square(scale)
+    return out
 
 
 def sample_rows(

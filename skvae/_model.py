@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,11 +23,22 @@ from ._likelihoods import TableLikelihood, make_likelihood
 LOG_VAR_BOUND = 10.0
 
 
+def linear(n_in: int, n_out: int) -> nn.Linear:
+    """``nn.Linear``, quiet about the empty weights of ``n_components=0``.
+
+    Every layer is initialised again by ``init_weights`` (or loaded), so torch's
+    warning that initialising an empty tensor does nothing says nothing here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+        return nn.Linear(n_in, n_out)
+
+
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers with ReLU after each; empty for a single size."""
     layers: list[nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+        layers += [linear(n_in, n_out), nn.ReLU()]
     return nn.Sequential(*layers)
 
 
@@ -43,10 +55,10 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         sizes = (n_features, *hidden_layer_sizes)
-        self.linear = nn.Linear(n_features, n_components)
+        self.linear = linear(n_features, n_components)
         self.hidden = _mlp(sizes)
-        self.mu = nn.Linear(sizes[-1], n_components)
-        self.log_var = nn.Linear(sizes[-1], n_components)
+        self.mu = linear(sizes[-1], n_components)
+        self.log_var = linear(sizes[-1], n_components)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(x)  # (B, H)
@@ -63,7 +75,7 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         sizes = (n_components, *reversed(hidden_layer_sizes))
-        self.linear = nn.Linear(n_components, n_features)
+        self.linear = linear(n_components, n_features)
         self.hidden = _mlp(sizes)
         self.out = nn.Linear(sizes[-1], n_features)
 
@@ -245,7 +257,7 @@ class GaussianTarget(nn.Module):
 
     def __init__(self, n_components: int, n_targets: int) -> None:
         super().__init__()
-        self.linear = nn.Linear(n_components, n_targets)
+        self.linear = linear(n_components, n_targets)
         self.log_var = nn.Parameter(torch.empty(n_targets))
 
     def reset_parameters(self) -> None:
@@ -469,6 +481,11 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
+            if layer.weight.numel() == 0:
+                # n_components=0: the heads are empty, and a layer reading the
+                # empty latent is its bias alone, which starts at zero.
+                layer.bias.zero_()
+                continue
             nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
             bound = 1.0 / math.sqrt(layer.in_features)
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)

@@ -144,7 +144,7 @@ def _shape_calculator(operator: Any) -> None:
     # and a float32 latent ahead of a float64 classifier made a graph that
     # onnxruntime refuses. The model itself runs in float32 either way.
     latent = DoubleTensorType if _double_input(operator) else FloatTensorType
-    operator.outputs[0].type = latent([n_rows, vae.n_components])
+    operator.outputs[0].type = latent([n_rows, vae.n_components_])
 
 
 def _double_input(operator: Any) -> bool:
@@ -495,7 +495,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
     else:
         values = graph.op("Sigmoid", [out])
     graph.op("Identity", [values], output="X")
-    n_components, width = vae.n_components, codec.width
+    n_components, width = vae.n_components_, codec.width
     model = helper.make_model(
         helper.make_graph(
             graph.nodes,

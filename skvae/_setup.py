@@ -30,7 +30,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
 
-from ._inference import check_likelihood_range, kl_per_component
+from ._inference import check_likelihood_range, latent_attributes
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, start_target, target_head
 from ._tabular import BINARY, CONTINUOUS, TableCodec, fit_encode, refit_statistics
@@ -467,9 +467,7 @@ def fit_arrays(
         hooks,
         attributes,
     )
-    attributes["kl_per_component_"] = kl_per_component(
-        attributes["module_"], values, weights
-    )
+    attributes |= latent_attributes(attributes["module_"], values, weights)
     return attributes
 
 

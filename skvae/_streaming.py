@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._inference import encode_checked, kl_per_component
+from ._inference import encode_checked, latent_attributes
 from ._model import VAE
 from ._setup import budget, new_module, prepare, read_rows, setup_attributes
 from ._tabular import TableCodec
@@ -182,5 +182,5 @@ def stream_batch(
         "loss_curve_": [*fitted["loss_curve_"], loss + jacobian],
         "validation_scores_": None,
         "best_validation_score_": None,
-        "kl_per_component_": kl_per_component(module, values, weights),
+        **latent_attributes(module, values, weights),
     }

@@ -29,6 +29,7 @@ from ._inference import (
     elbo_scores,
     encode_input,
     encode_mean,
+    noise_variance,
     sample_rows,
     to_output,
 )
@@ -74,7 +75,11 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     ----------
     n_components : int, default=2
         Dimension of the latent space (the number of features ``transform``
-        returns).
+        returns). 0 fits the model with no latent: the decoder's output is one
+        distribution per column, independent of the other columns (for Gaussian
+        columns, factor analysis with no factors), so ``transform`` returns no
+        columns and ``score`` is the baseline every latent dimension has to beat,
+        as with ``PCA(n_components=0)``.
 
     {model_parameters}
 
@@ -184,8 +189,32 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL divergence of each latent dimension from the prior on the training
-        data, in nats. The VAE's analogue of PCA's ``explained_variance_``: a
-        dimension with a KL near zero carries no information (posterior collapse).
+        data (after ``partial_fit``: on the last batch), in nats: the information
+        the dimension carries. A dimension with a KL near zero carries none
+        (posterior collapse).
+
+    n_components_ : int
+        The latent dimension, ``n_components``, as PCA's attribute of that name.
+
+    explained_variance_ : ndarray of shape (n_components,)
+        As PCA's: the variance of each column of ``transform(X)`` over the training
+        rows (after ``partial_fit``: the last batch), with n - 1 in the
+        denominator. On the prior's unit scale: near 0 for a dimension the model
+        does not use, up to about 1 for one that the data decide (the "active
+        units" statistic of Burda et al., 2016). Unlike PCA's, it is not in the
+        units of ``X`` and the dimensions are not sorted by it.
+
+    explained_variance_ratio_ : ndarray of shape (n_components,)
+        Each dimension's share of the information the latent carries:
+        ``kl_per_component_ / kl_per_component_.sum()``. It sums to 1 (PCA's sums
+        to the share of the data's variance kept); its cumulative sum over the
+        dimensions sorted by it tells how many carry most of the information.
+
+    noise_variance_ : ndarray of shape (n_features_in_,)
+        Each column's variance around the decoder's mean, in the units of ``X``:
+        the Gaussian likelihood's learned variance, as factor analysis's
+        ``noise_variance_`` (PCA's is one number shared by all columns). NaN for
+        ``"bernoulli"`` and categorical columns, which have no variance parameter.
 
     See Also
     --------
@@ -255,7 +284,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
     _parameter_constraints: ClassVar[dict] = {
         **BaseVAE._parameter_constraints,
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 0, None, closed="left")],
         "target_weight": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -466,14 +495,19 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         # A DataFrame of latent points (transform's pandas output) names its rows:
         # the decoded rows keep those labels, so that they align with the data.
         index = X.index if isinstance(X, pd.DataFrame) else None
+        n_components = self.n_components_
         Z = check_array(
-            X, dtype=[np.float64, np.float32], ensure_min_samples=0, input_name="X"
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=0,
+            ensure_min_features=0,
+            input_name="X",
         )
-        if Z.shape[1] != self.n_components:
+        if Z.shape[1] != n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} columns, but this VAETransformer has "
-                f"n_components={self.n_components}: inverse_transform expects latent "
-                f"points of shape (n_samples, {self.n_components})."
+                f"n_components={n_components}: inverse_transform expects latent "
+                f"points of shape (n_samples, {n_components})."
             )
         encoded = decode_mean(self.module_, Z, self._codec.width)
         return to_output(self._codec, encoded, Z.dtype, index=index)
@@ -585,11 +619,42 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         return self._codec
 
     @property
+    def n_components_(self) -> int:
+        """The latent dimension (see the class's Attributes)."""
+        check_is_fitted(self)
+        return int(self.module_.encoder.mu.out_features)
+
+    @property
+    def explained_variance_ratio_(self) -> NDArray[np.float64]:
+        """Each dimension's share of the latent's KL (see the class's Attributes)."""
+        check_is_fitted(self)
+        kl = np.asarray(self.kl_per_component_, dtype=np.float64)
+        total = kl.sum()
+        return kl / total if total > 0 else np.zeros_like(kl)
+
+    @property
+    def noise_variance_(self) -> NDArray[np.float64]:
+        """Each column's decoder variance in data units (see the Attributes)."""
+        check_is_fitted(self)
+        return noise_variance(self.module_, self.codec_)
+
+    @property
+    def components_(self) -> NDArray[np.float64]:
+        """Not available: the decoder is not linear."""
+        raise AttributeError(
+            f"{type(self).__name__} has no components_: its decoder is a nonlinear "
+            "map, not a matrix. The image of a latent direction is "
+            "inverse_transform(Z) for latent points Z (e.g. t * np.eye("
+            "n_components)); for a linear basis of the data, use "
+            "sklearn.decomposition.PCA."
+        )
+
+    @property
     def _n_features_out(self) -> int:
         # Not fitted: NotFittedError, an AttributeError, so that
         # get_feature_names_out says the estimator is not fitted.
         check_is_fitted(self)
-        return self.n_components
+        return self.n_components_
 
     def _sample_codes(self, y: Any, n_samples: int) -> torch.Tensor:
         """Class codes of ``sample(y=...)``, one per row to draw."""

@@ -77,8 +77,12 @@ def test_the_inference_functions_are_the_methods(fitted, blobs):
     assert_array_equal(
         _inference.to_output(codec, decoded, np.float64), fitted.inverse_transform(Z)
     )
-    kl = _inference.kl_per_component(module, values)
-    assert kl.shape == (3,) and np.all(kl >= 0)
+    latent = _inference.latent_attributes(module, values)
+    assert_array_equal(latent["kl_per_component_"], fitted.kl_per_component_)
+    # explained_variance_ is PCA's: the variance of transform's output, n - 1.
+    assert_allclose(
+        latent["explained_variance_"], np.var(Z, axis=0, ddof=1), rtol=1e-10
+    )
 
 
 def test_imputation_means_do_not_depend_on_the_rows_around(fitted, blobs):

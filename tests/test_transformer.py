@@ -12,8 +12,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
 from sklearn.base import clone
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, load_iris
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -24,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 import skvae
 from skvae import VAETransformer
 
-from .helpers import FAST
+from .helpers import FAST, make_table
 
 
 @pytest.fixture
@@ -594,3 +595,60 @@ def test_the_html_repr_links_to_the_api_page(estimator):
     name = type(estimator).__name__
     url = f"https://skvae.readthedocs.io/en/stable/generated/skvae.{name}.html"
     assert url in estimator._repr_html_()
+
+
+# -- PCA's habits --------------------------------------------------------------------
+def test_the_attributes_code_written_for_pca_reads(blobs):
+    vae = VAETransformer(3, **FAST).fit(blobs)
+    assert vae.n_components_ == 3
+    vae.set_params(n_components=5)  # a parameter, not the fitted model
+    assert vae.n_components_ == 3 and vae.transform(blobs).shape[1] == 3
+    assert_allclose(
+        vae.explained_variance_, np.var(vae.transform(blobs), axis=0, ddof=1)
+    )
+    assert_allclose(vae.explained_variance_ratio_.sum(), 1.0)
+    assert_allclose(
+        vae.explained_variance_ratio_,
+        vae.kl_per_component_ / vae.kl_per_component_.sum(),
+    )
+    assert vae.noise_variance_.shape == (blobs.shape[1],)
+    assert np.all(vae.noise_variance_ > 0)
+    assert not hasattr(vae, "components_")
+    with pytest.raises(AttributeError, match="inverse_transform"):
+        vae.components_  # noqa: B018
+    unfitted = VAETransformer()
+    for name in ("n_components_", "explained_variance_ratio_", "noise_variance_"):
+        with pytest.raises(NotFittedError):
+            getattr(unfitted, name)
+
+
+def test_noise_variance_is_per_column_in_the_units_of_the_data():
+    table = make_table()
+    vae = VAETransformer(2, **FAST).fit(table)
+    gaussian = vae.column_likelihoods_ == "gaussian"
+    assert np.all(vae.noise_variance_[gaussian] > 0)
+    assert np.all(np.isnan(vae.noise_variance_[~gaussian]))
+    # No latent: each column's variance is its own (ddof=0, the MLE), in its units.
+    X = np.random.default_rng(0).normal([0, 5], [10.0, 0.1], size=(500, 2))
+    alone = VAETransformer(0, random_state=0).fit(X)
+    assert_allclose(alone.noise_variance_, X.var(axis=0), rtol=0.05)
+
+
+def test_n_components_0_is_the_independent_columns_model():
+    # PCA accepts 0 (scikit-learn's PCA vs FactorAnalysis example starts its grid
+    # there): here it is one Gaussian per column, the baseline of every latent.
+    X, _ = load_iris(return_X_y=True)
+    vae = VAETransformer(0, random_state=0).fit(X)
+    assert vae.transform(X).shape == (150, 0)
+    assert vae.get_feature_names_out().shape == (0,)
+    independent = stats.norm.logpdf(X, X.mean(axis=0), X.std(axis=0)).sum(axis=1)
+    assert vae.score(X) == pytest.approx(independent.mean(), abs=0.01)
+    assert_allclose(
+        vae.inverse_transform(np.zeros((2, 0))), [X.mean(axis=0)] * 2, atol=0.05
+    )
+    assert vae.sample(5, random_state=0).shape == (5, 4)
+    assert vae.kl_per_component_.shape == vae.explained_variance_ratio_.shape == (0,)
+    search = GridSearchCV(VAETransformer(random_state=0), {"n_components": [0, 2]})
+    assert search.fit(X).best_params_ == {"n_components": 2}
+    restored = pickle.loads(pickle.dumps(vae))
+    assert restored.score(X) == vae.score(X)
