@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling labels conditional peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order labels conditional peers docs test lint clean
 
 install: $(STAMP)
 
@@ -68,6 +68,10 @@ scale: $(BENCH_STAMP)
 # The scale choice (VAE scaling, PCA raw/standardised) by 5-fold CV (~5 minutes).
 scaling: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/scaling.py
+
+# partial_fit on batches in sorted order, against shuffled and fit (~1 minute).
+stream-order: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/stream_order.py
 
 # Peer VAEs (pythae, ctgan's TVAE) pin older pandas: they get their own environment,
 # with skvae installed without dependencies, so .venv is never touched.

@@ -51,6 +51,13 @@ class GaussianLikelihood(nn.Module):
         log_var = max(math.log(variance), self.min_log_var + 1e-6)
         self.raw_log_var.fill_(math.log(math.expm1(log_var - self.min_log_var)))
 
+    @torch.no_grad()
+    def scale_variance(self, factor: torch.Tensor) -> None:
+        """Multiply each feature's variance by ``factor`` (floored at the minimum)."""
+        floor = self.min_log_var + 1e-6
+        log_var = torch.clamp(self.log_var() + torch.log(factor), min=floor)
+        self.raw_log_var.copy_(torch.log(torch.expm1(log_var - self.min_log_var)))
+
     def log_var(self) -> torch.Tensor:
         # softplus keeps the variance above its floor with a smooth gradient.
         return self.min_log_var + F.softplus(self.raw_log_var)

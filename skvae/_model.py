@@ -417,6 +417,40 @@ class VAE(nn.Module):
         return log_lik - self.kl(mu[None], log_var[None], z, eps).mean(dim=0)
 
     @torch.no_grad()
+    def change_units(self, factor: np.ndarray, shift: np.ndarray) -> None:
+        """Re-express the model for new units of its first ``len(factor)`` features.
+
+        For features that were ``x_old = factor * x_new + shift`` (a column's
+        standardisation following new statistics, see ``partial_fit``), the
+        layers that read x and the outputs that model it are changed so that the
+        model's function of the data stays what it was: the encoder gives the
+        same posterior for a row, and the decoder's Gaussian the same density
+        for it, in the data's units.
+        """
+        n = len(factor)
+        if n == 0:
+            return
+        like = next(self.parameters())
+        a = torch.as_tensor(factor, dtype=like.dtype, device=like.device)
+        c = torch.as_tensor(shift, dtype=like.dtype, device=like.device)
+        encoder, decoder = self.encoder, self.decoder
+        readers = [encoder.linear]
+        first = [m for m in encoder.hidden if isinstance(m, nn.Linear)][:1]
+        readers += first or [encoder.mu, encoder.log_var]  # no MLP: heads read x
+        for layer in readers:
+            # W x_old + b = (W a) x_new + (b + W c)
+            layer.bias += layer.weight[:, :n] @ c
+            layer.weight[:, :n] *= a
+        # The decoder models x_old ~ N(o, v): x_new ~ N((o - c) / a, v / a^2).
+        decoder.linear.bias[:n] -= c
+        for layer in (decoder.linear, decoder.out):
+            layer.weight[:n] /= a[:, None]
+            layer.bias[:n] /= a
+        continuous = self.likelihood.continuous
+        if hasattr(continuous, "scale_variance"):
+            continuous.scale_variance(1.0 / a.square())
+
+    @torch.no_grad()
     def iwae_bound(
         self,
         x: torch.Tensor,

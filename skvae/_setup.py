@@ -180,20 +180,27 @@ def setup_attributes(estimator: Any, setup: FitSetup) -> dict[str, Any]:
     if target_codec is not None and target_codec.kind == CLASSES:
         classes = target_codec.classes
     return {
-        "_codec": codec,
+        **codec_attributes(codec),
         "device_": setup.device,
         "is_categorical_": np.array([c.kind != CONTINUOUS for c in codec.columns]),
         "categories_": [c.categories for c in codec.columns],
         "column_likelihoods_": np.array(
             [family.get(c.kind, "categorical") for c in codec.columns], dtype=object
         ),
+        "n_samples_seen_": setup.values.shape[0],
+        "target_type_": None if target_codec is None else target_codec.type_of_target,
+        "classes_": classes,
+    }
+
+
+def codec_attributes(codec: TableCodec) -> dict[str, Any]:
+    """Return the codec and the fitted attributes read off its statistics."""
+    return {
+        "_codec": codec,
         "mean_": np.array(
             [c.mean if codec.standardize else 0.0 for c in codec.columns]
         ),
         "scale_": np.array([c.scale for c in codec.columns]),
-        "n_samples_seen_": setup.values.shape[0],
-        "target_type_": None if target_codec is None else target_codec.type_of_target,
-        "classes_": classes,
     }
 
 

@@ -1,16 +1,29 @@
 """Training on a stream of batches: what ``partial_fit`` keeps between calls.
 
-The optimizer (Adam, with its moment estimates) and the random generator live
-in a ``Stream`` on the estimator, so that each call continues where the last one
-stopped: one pass over the batch in shuffled mini-batches, as in
-``MLPClassifier.partial_fit``. The first batch sets the fit up as ``fit`` does
-(``_setup``); ``first_batch``, ``next_batch`` and ``stream_batch`` return
-attributes for the estimator to take, and set nothing on it.
+A ``Stream`` on the estimator holds what each call continues from: the module
+that trains (a float32 copy of ``module_``), the optimizer (Adam, with its moment
+estimates), the random generator and the column statistics over every batch so
+far. Each call is one pass over the batch in shuffled mini-batches, as in
+``MLPClassifier.partial_fit``.
+
+Two promises rest on the copy. The estimator's ``module_`` is replaced whole at
+the end of a call, never changed during one, so ``transform`` and the other
+methods, called from another thread while ``partial_fit`` trains, answer with the
+last complete model. And a call that fails leaves everything as it was.
+
+The column statistics follow the stream (``RunningMoments``): each batch updates
+the means, scales, ranges and level frequencies, and the module is re-expressed in
+the new units (``VAE.change_units``), so that what it has learned is kept while
+the order of the batches no longer decides the standardisation. The first batch
+sets the fit up as ``fit`` does (``_setup``); ``first_batch``, ``next_batch`` and
+``stream_batch`` return attributes for the estimator to take, and set nothing on
+it.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,28 +32,55 @@ import torch
 
 from ._inference import encode_checked, latent_attributes
 from ._model import VAE
-from ._setup import budget, new_module, prepare, read_rows, setup_attributes
-from ._tabular import TableCodec
+from ._setup import (
+    budget,
+    codec_attributes,
+    new_module,
+    prepare,
+    read_rows,
+    setup_attributes,
+)
+from ._tabular import CONTINUOUS, RunningMoments, TableCodec
 from ._training import all_finite, as_tensors, make_optimizer, snapshot, train_epoch
-from ._validation import seed_from, validate_table
+from ._validation import seed_from, user_stacklevel, validate_table
 from ._weights import check_weights, take_rows
 
 
 @dataclass
 class Stream:
-    """Training state carried from one ``partial_fit`` call to the next."""
+    """Training state carried from one ``partial_fit`` call to the next.
 
+    ``module`` is the float32 copy that trains; ``moments`` the column statistics
+    over every batch so far (None: not started, see ``start_moments``).
+    """
+
+    module: VAE
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    moments: RunningMoments | None = None
 
 
-def new_stream(module: VAE, learning_rate: float, generator: torch.Generator) -> Stream:
-    """Return a stream with a new Adam optimizer over ``module``."""
-    return Stream(make_optimizer(module, learning_rate), generator)
+def new_stream(
+    module: VAE,
+    learning_rate: float,
+    generator: torch.Generator,
+    moments: RunningMoments | None = None,
+) -> Stream:
+    """Return a stream training a float32 copy of ``module`` with a new Adam."""
+    trained = copy.deepcopy(module).float().train()
+    return Stream(trained, make_optimizer(trained, learning_rate), generator, moments)
+
+
+def published(stream: Stream) -> VAE:
+    """Return the stream's module as the estimator holds it: a float64 copy.
+
+    float64 for batch-invariant inference; a copy, so that training never
+    touches the model the estimator answers with.
+    """
+    return copy.deepcopy(stream.module).double().eval()
 
 
 def stream_epoch(
-    module: VAE,
     stream: Stream,
     values: np.ndarray,
     observed: np.ndarray,
@@ -52,13 +92,12 @@ def stream_epoch(
 
     ``weights`` (n_rows,), scaled to mean 1, weigh the rows' terms (None: all 1).
 
-    The module trains in float32 and is handed back in float64, eval mode, for
-    batch-invariant inference. A non-finite loss restores the weights, the
-    optimizer and the generator from before the call and raises
-    ``FloatingPointError``; any other exception (a ``KeyboardInterrupt``, say)
-    restores them too before it propagates: the batch is taken whole or not at
-    all, and earlier batches are never lost.
+    A non-finite loss restores the weights, the optimizer and the generator from
+    before the call and raises ``FloatingPointError``; any other exception (a
+    ``KeyboardInterrupt``, say) restores them too before it propagates: the batch
+    is taken whole or not at all, and earlier batches are never lost.
     """
+    module = stream.module
     device = next(module.parameters()).device
     saved = snapshot(module)
     optimizer_state = copy.deepcopy(stream.optimizer.state_dict())
@@ -69,13 +108,10 @@ def stream_epoch(
         W = torch.as_tensor(weights, dtype=torch.float32, device=device)
 
     def restore() -> None:
-        # The optimizer first, while the parameters are float32 as its state is.
         stream.optimizer.load_state_dict(optimizer_state)
-        module.double().eval()
         module.load_state_dict(saved)
         stream.generator.set_state(generator_state)
 
-    module.float()
     try:
         total = train_epoch(
             module,
@@ -99,19 +135,33 @@ def stream_epoch(
             "learning_rate, a larger batch_size, or check the batch for extreme "
             "values."
         )
-    module.double().eval()
     return total.item() / X.shape[0]
+
+
+@dataclass
+class Batch:
+    """An encoded batch, and what taking it changes in the column statistics.
+
+    ``moments`` are the statistics with this batch added; ``units`` the
+    (factor, shift) that re-express the module in the new standardisation
+    (None: unchanged).
+    """
+
+    values: np.ndarray
+    observed: np.ndarray
+    weights: np.ndarray | None
+    moments: RunningMoments
+    units: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def first_batch(
     estimator: Any, X: Any, sample_weight: Any = None
-) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+) -> tuple[dict, Batch]:
     """Set up a stream on its first batch: the attributes to start from, the batch.
 
     The codec is fitted to this batch and the model starts at its PCA (see
-    ``_setup``); the optimizer and generator go into a new ``Stream``. Counters
-    start at zero: ``stream_batch`` counts the batch, returned encoded as
-    (values, observed, weights or None).
+    ``_setup``); the module, optimizer and generator go into a new ``Stream``.
+    Counters start at zero: ``stream_batch`` counts the batch.
     """
     setup = prepare(estimator, read_rows(estimator, X, sample_weight=sample_weight))
     start, _ = as_tensors(setup.values, setup.observed, setup.device)
@@ -123,15 +173,23 @@ def first_batch(
         "n_iter_": 0,
         "loss_curve_": [],
     }
-    return attributes, (setup.values, setup.observed, setup.weights)
+    moments = RunningMoments.of_batch(
+        setup.codec, setup.values, setup.observed, _mean_one(setup.weights)
+    )
+    return attributes, Batch(setup.values, setup.observed, setup.weights, moments)
 
 
 def next_batch(
-    estimator: Any, codec: TableCodec, X: Any, sample_weight: Any = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Validate and encode a later batch: (values, observed, weights or None).
+    estimator: Any, fitted: dict[str, Any], X: Any, sample_weight: Any = None
+) -> tuple[dict[str, Any], Batch]:
+    """Validate a later batch and update the column statistics with it.
 
-    Rows of weight 0 are left out; unknown levels are an error (``strict``).
+    ``fitted`` holds the current ``_codec``, ``module_``, ``_stream`` (None after
+    ``fit`` or loading: a new stream starts from ``module_``), ``n_iter_``,
+    ``n_samples_seen_`` and ``loss_curve_``. Returns them with the codec of the
+    updated statistics, and the batch encoded by it. Rows of weight 0 are left
+    out; levels the codec does not know are missing values, with a warning
+    (an error with ``handle_unknown="error"``).
     """
     X = validate_table(estimator, X, reset=False)
     weights = check_weights(sample_weight, X)
@@ -139,48 +197,132 @@ def next_batch(
     X, weights = take_rows(X, keep), weights[keep]
     if np.all(weights == weights[0]):
         weights = None
+    codec, stream = fitted["_codec"], fitted["_stream"]
+    if stream is None:
+        seed = seed_from(estimator.random_state)
+        device = next(fitted["module_"].parameters()).device
+        generator = torch.Generator(device=device).manual_seed(seed)
+        stream = new_stream(fitted["module_"], estimator.learning_rate, generator)
+    moments = stream.moments
+    if moments is None:  # after fit or an older saved model: the codec's
+        moments = RunningMoments.of_codec(codec, fitted["n_samples_seen_"])
+    before, moments = moments, moments.updated(codec, X, _mean_one(weights))
+    new_codec = moments.codec(codec, estimator.scaling)
+    units = None
+    if codec.standardize and codec.n_continuous:
+        mean = codec.continuous_attribute("mean")
+        scale = codec.continuous_attribute("scale")
+        new_mean = new_codec.continuous_attribute("mean")
+        new_scale = new_codec.continuous_attribute("scale")
+        # x_old = (x - m) / s and x_new = (x - m') / s': x_old = a x_new + c.
+        units = (new_scale / scale, (new_mean - mean) / scale)
     values, observed = encode_checked(
-        codec, X, estimator.likelihood, estimator.handle_unknown, strict=True
+        new_codec, X, estimator.likelihood, estimator.handle_unknown, strict=True
     )
-    return values, observed, weights
+    if estimator.handle_unknown == "ignore":
+        _warn_unknown(codec, X)
+    _warn_drift(codec, before, moments)
+    batch = Batch(values, observed, weights, moments, units)
+    return {**fitted, "_codec": new_codec, "_stream": stream}, batch
+
+
+def _mean_one(weights: np.ndarray | None) -> np.ndarray | None:
+    """Weights scaled to mean 1, so that a batch counts as many rows as it has."""
+    return None if weights is None else weights / weights.mean()
+
+
+def _warn_unknown(codec: TableCodec, X: Any) -> None:
+    """Warn about levels of a batch that the first batch did not set up."""
+    unknown = codec.unknown_levels(X)
+    if not unknown:
+        return
+    found = "; ".join(
+        f"{name!r}: {levels[:5]}" for name, levels in list(unknown.items())[:5]
+    )
+    warnings.warn(
+        f"This batch holds levels the model was not set up with ({found}); "
+        "partial_fit treats them as missing values. The levels of a column are "
+        "fixed by the first batch: give it every level, or declare them before the "
+        "first call with a pandas CategoricalDtype (X[col] = X[col].astype("
+        "pd.CategoricalDtype(all_levels))).",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
+# A batch whose mean lies this many standard deviations of the rows before it
+# from theirs (and more than twice as many standard errors of its own mean) is
+# not a draw from the same rows: at 6 standard errors, i.i.d. batches of a
+# Gaussian column give a false warning once in 500 million.
+DRIFT_SDS = 3.0
+
+
+def _warn_drift(codec: TableCodec, before: RunningMoments, after: RunningMoments):
+    """Warn when a batch's column means are far from those of the rows before it."""
+    n_before, n_batch = before.count, after.count - before.count
+    usable = (n_before > 0) & (n_batch > 0) & (before.std > 0)
+    if not usable.any():
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        batch_mean = (after.count * after.mean - n_before * before.mean) / n_batch
+        distance = np.abs(batch_mean - before.mean) / before.std
+        far = usable & (distance > np.maximum(DRIFT_SDS, 6 / np.sqrt(n_batch)))
+    if not far.any():
+        return
+    j = int(np.argmax(np.where(far, distance, -np.inf)))
+    name = codec.columns[codec.positions(CONTINUOUS)[j]].name
+    warnings.warn(
+        f"Column {name!r}: this batch's mean ({batch_mean[j]:.4g}) lies "
+        f"{distance[j]:.0f} standard deviations from that of the "
+        f"{n_before[j]:.0f} rows before it. The column statistics follow the "
+        "stream, but the model learns by stochastic gradient steps and favours "
+        "what the latest batches show: for a model that does not depend on the "
+        "order of the rows, shuffle them before splitting them into batches "
+        "(e.g. X.sample(frac=1, random_state=0)), or fit them in memory with fit.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def stream_batch(
-    estimator: Any,
-    fitted: dict[str, Any],
-    codec: TableCodec,
-    batch: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    estimator: Any, fitted: dict[str, Any], batch: Batch
 ) -> dict[str, Any]:
     """Train one pass over an encoded batch; return the attributes it updates.
 
-    ``fitted`` holds the current ``module_``, ``_stream`` (None after ``fit`` or
-    loading: a new optimizer starts), ``n_iter_``, ``n_samples_seen_`` and
-    ``loss_curve_``; they are not changed in place but the module's weights and
-    the stream's state, which ``stream_epoch`` restores when the batch fails.
+    ``fitted`` holds the current ``_codec`` (the batch's), ``_stream``,
+    ``n_iter_``, ``n_samples_seen_`` and ``loss_curve_``. Nothing is changed in
+    place but the stream, whose module is first re-expressed in the batch's
+    units; when the batch fails, the stream is restored whole.
     """
-    values, observed, weights = batch
-    module, stream = fitted["module_"], fitted["_stream"]
-    if stream is None:
-        seed = seed_from(estimator.random_state)
-        device = next(module.parameters()).device
-        generator = torch.Generator(device=device).manual_seed(seed)
-        stream = new_stream(module, estimator.learning_rate, generator)
+    stream, codec = fitted["_stream"], fitted["_codec"]
+    saved = snapshot(stream.module)
+    if batch.units is not None:
+        stream.module.change_units(*batch.units)
     n_iter = fitted["n_iter_"]
     beta = estimator.beta
     if estimator.kl_warmup:
         beta *= min(1.0, (n_iter + 1) / estimator.kl_warmup)
-    batch_size, _ = budget(estimator, values.shape[0])
-    if weights is not None:
-        weights = weights / weights.mean()
-    loss = stream_epoch(module, stream, values, observed, batch_size, beta, weights)
-    jacobian = np.average(codec.log_jacobian(observed), weights=weights)
+    batch_size, _ = budget(estimator, batch.values.shape[0])
+    weights = _mean_one(batch.weights)
+    try:
+        loss = stream_epoch(
+            stream, batch.values, batch.observed, batch_size, beta, weights
+        )
+    except BaseException:
+        stream.module.load_state_dict(saved)  # the units too
+        raise
+    module = published(stream)
+    jacobian = np.average(codec.log_jacobian(batch.observed), weights=weights)
+    latent = latent_attributes(module, batch.values, weights)
+    stream.moments = batch.moments
     return {
+        **codec_attributes(codec),
         "module_": module,
         "_stream": stream,
-        "n_samples_seen_": fitted["n_samples_seen_"] + values.shape[0],
+        "n_samples_seen_": fitted["n_samples_seen_"] + batch.values.shape[0],
         "n_iter_": n_iter + 1,
         "loss_curve_": [*fitted["loss_curve_"], loss + jacobian],
         "validation_scores_": None,
         "best_validation_score_": None,
-        **latent_attributes(module, values, weights),
+        **latent,
     }

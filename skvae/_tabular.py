@@ -19,7 +19,7 @@ columns, order and dtypes.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from numbers import Integral
 from typing import Any
@@ -203,6 +203,19 @@ class TableCodec:
                     f"{'numbers' if numbers else 'text'} (dtype {dtype}) here: every "
                     "batch needs the columns and dtypes the model was trained on."
                 )
+
+    def unknown_levels(self, X: Any) -> dict[Any, list]:
+        """Return, by column name, the values of ``X`` that no level matches."""
+        unknown = {}
+        for i in self.positions(BINARY) + self.positions(CATEGORICAL):
+            column = self.columns[i]
+            series = _column(X, i)
+            values = pd.Series(series) if not isinstance(series, pd.Series) else series
+            codes = _codes(values, column, "ignore")
+            strange = (codes < 0) & values.notna().to_numpy()
+            if strange.any():
+                unknown[column.name] = list(pd.unique(values[strange].astype(object)))
+        return unknown
 
     # -- decoding -----------------------------------------------------------------
     def decode(self, encoded: np.ndarray, samples: bool = False) -> Any:
@@ -454,6 +467,177 @@ def refit_statistics(
             column.kind = BINARY if len(levels) == 2 else CATEGORICAL
         columns.append(column)
     return TableCodec(columns, codec.is_frame, codec.standardize)
+
+
+# -- statistics that follow a stream ---------------------------------------------------
+@dataclass(frozen=True)
+class RunningMoments:
+    """Column statistics over every batch of a stream (see ``partial_fit``).
+
+    Continuous columns (in the model's order): the weight of their observed
+    entries, mean, standard deviation, range and whether every value was whole.
+    Discrete columns (by table position): the weight of each level. Updated as
+    ``StandardScaler.partial_fit`` updates its moments (Chan, Golub and LeVeque's
+    pairwise formula), so that the order of the batches does not decide them.
+    Frozen: ``updated`` returns new moments, and a batch that fails later leaves
+    the old ones.
+    """
+
+    count: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    integral: np.ndarray
+    levels: dict[int, np.ndarray]
+
+    @classmethod
+    def of_codec(cls, codec: TableCodec, n_rows: float) -> RunningMoments:
+        """Moments that weigh ``n_rows`` rows, from a codec fitted on them.
+
+        The codec holds each column's scale, not its standard deviation: they
+        agree with ``scaling="standard"`` (0 for a constant column), and with
+        ``"global"`` the shared scale stands in for each column's.
+        """
+        low, high = (
+            codec.continuous_attribute("low"),
+            codec.continuous_attribute("high"),
+        )
+        std = np.where(low == high, 0.0, codec.continuous_attribute("scale"))
+        if not codec.standardize:  # Bernoulli data: no scale was learned
+            std = np.full_like(std, np.nan)
+        discrete = codec.positions(BINARY) + codec.positions(CATEGORICAL)
+        return cls(
+            count=np.full(codec.n_continuous, float(n_rows)),
+            mean=codec.continuous_attribute("mean").astype(np.float64),
+            std=std.astype(np.float64),
+            low=low.astype(np.float64),
+            high=high.astype(np.float64),
+            integral=codec.continuous_attribute("integral").astype(bool),
+            levels={
+                i: n_rows * np.asarray(codec.columns[i].frequencies, dtype=np.float64)
+                for i in discrete
+            },
+        )
+
+    @classmethod
+    def of_batch(
+        cls,
+        codec: TableCodec,
+        values: np.ndarray,
+        observed: np.ndarray,
+        weights: np.ndarray | None,
+    ) -> RunningMoments:
+        """Return the moments of the batch a codec was fitted on, from its encoding.
+
+        Each column's standard deviation is read off its standardised values,
+        which stay of order one whatever the column's magnitude.
+        """
+        w = np.ones(len(values)) if weights is None else np.asarray(weights, float)
+        weight = np.where(observed, w[:, None], 0.0)  # columns in grouped order
+        counts = weight.sum(axis=0)
+        moments = cls.of_codec(codec, 0.0)
+        n_cont = codec.n_continuous
+        std = moments.std
+        if n_cont and codec.standardize:
+            v = values[:, :n_cont]
+            total = np.maximum(counts[:n_cont], 1e-300)
+            mean = (weight[:, :n_cont] * v).sum(axis=0) / total
+            var = (weight[:, :n_cont] * np.square(v - mean)).sum(axis=0) / total
+            std = np.sqrt(var) * codec.continuous_attribute("scale")
+        discrete = codec.positions(BINARY) + codec.positions(CATEGORICAL)
+        return replace(
+            moments,
+            count=counts[:n_cont].astype(np.float64),
+            std=std,
+            levels={
+                i: counts[n_cont + j] * np.asarray(codec.columns[i].frequencies, float)
+                for j, i in enumerate(discrete)
+            },
+        )
+
+    def updated(
+        self, codec: TableCodec, X: Any, weights: np.ndarray | None
+    ) -> RunningMoments:
+        """Return the moments with the rows of ``X`` (weighted) added."""
+        n_rows = X.shape[0]
+        w = np.ones(n_rows) if weights is None else np.asarray(weights, np.float64)
+        cont = codec.positions(CONTINUOUS)
+        count, mean, std = self.count, self.mean, self.std
+        low, high, integral = self.low, self.high, self.integral
+        if cont:
+            values = _continuous_block(X, cont, codec.columns)
+            missing = np.isnan(values)
+            if not missing.all():
+                count, mean, std = _pooled_moments(self, values, missing, w)
+                with warnings.catch_warnings():  # all-missing columns keep theirs
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    low = np.fmin(low, np.nanmin(values, axis=0))
+                    high = np.fmax(high, np.nanmax(values, axis=0))
+                integral = integral & np.all(
+                    (values == np.round(values)) | missing, axis=0
+                )
+        levels = {}
+        for i, counts in self.levels.items():
+            codes = _codes(_column(X, i), codec.columns[i], "ignore")
+            seen = codes >= 0
+            levels[i] = counts + np.bincount(
+                codes[seen], weights=w[seen], minlength=len(counts)
+            )
+        return RunningMoments(count, mean, std, low, high, integral, levels)
+
+    def codec(self, codec: TableCodec, scaling: str) -> TableCodec:
+        """Return ``codec`` with these statistics (see ``column_scales``)."""
+        columns = list(codec.columns)
+        cont = codec.positions(CONTINUOUS)
+        if cont and codec.standardize:
+            scales = column_scales(self.std, True, scaling)
+        else:
+            scales = codec.continuous_attribute("scale")
+        for j, i in enumerate(cont):
+            columns[i] = replace(
+                columns[i],
+                mean=float(self.mean[j]),
+                scale=float(scales[j]),
+                low=float(self.low[j]),
+                high=float(self.high[j]),
+                integral=bool(self.integral[j]),
+            )
+        for i, counts in self.levels.items():
+            frequencies = counts / max(counts.sum(), 1e-300)
+            columns[i] = replace(columns[i], frequencies=frequencies)
+        return TableCodec(columns, codec.is_frame, codec.standardize)
+
+
+def _pooled_moments(
+    before: RunningMoments, values: np.ndarray, missing: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weight, mean and std of the rows so far and ``values`` (NaN: missing).
+
+    Computed in units of the standard deviation so far, in which the batch's
+    moments stay of order one: no square of a large value is ever formed.
+    """
+    unit = np.where(before.std > 0, before.std, 1.0)
+    unit = np.where(np.isfinite(unit), unit, 1.0)
+    scaled = (values - before.mean) / unit
+    weight = np.where(missing, 0.0, w[:, None])
+    n_b = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        filled = np.where(missing, 0.0, scaled)
+        mean_b = (weight * filled).sum(axis=0) / n_b
+        var_b = (weight * np.square(filled - mean_b)).sum(axis=0) / n_b
+    mean_b, var_b = np.nan_to_num(mean_b), np.nan_to_num(var_b)
+    n_a = before.count
+    var_a = np.square(np.where(before.std > 0, before.std / unit, 0.0))
+    var_a = np.nan_to_num(var_a)
+    n = n_a + n_b
+    share = np.divide(n_b, n, out=np.zeros_like(n), where=n > 0)
+    mean = mean_b * share  # the old mean is 0 in these units
+    var = (1 - share) * var_a + share * var_b + share * (1 - share) * mean_b**2
+    std = np.sqrt(var) * unit
+    if np.isnan(before.std).any():  # Bernoulli data: no scale is kept
+        std = np.where(np.isnan(before.std), np.nan, std)
+    return n, before.mean + mean * unit, std
 
 
 # -- helpers ------------------------------------------------------------------------

@@ -440,8 +440,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             if not hasattr(self, "module_"):
                 fitted, batch = first_batch(self, X, sample_weight)
             else:
-                batch = next_batch(self, self._codec, X, sample_weight)
-                fitted = {
+                current = {
                     "_stream": getattr(self, "_stream", None),  # None after fit
                     **{
                         name: getattr(self, name)
@@ -449,7 +448,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                     },
                     "loss_curve_": self.loss_curve_,
                 }
-            fitted |= stream_batch(self, fitted, fitted["_codec"], batch)
+                fitted, batch = next_batch(self, current, X, sample_weight)
+            fitted |= stream_batch(self, fitted, batch)
+        # One dict update, which other threads cannot interleave with: they see
+        # the model before this batch or after it, never a mix.
         self.__dict__.update(fitted)
         if hooks is not None:  # after the model is whole, whatever a callback does
             hooks.end(fitted)
@@ -470,8 +472,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             other dtypes).
         """
         check_is_fitted(self)
-        X, values, _ = encode_input(self, self._codec, X)
-        return encode_mean(self.module_, values).astype(float_dtype(X), copy=False)
+        codec, module = self._model()
+        X, values, _ = encode_input(self, codec, X)
+        return encode_mean(module, values).astype(float_dtype(X), copy=False)
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.floating]:
         """Decode latent points into the original feature space.
@@ -509,8 +512,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 f"n_components={n_components}: inverse_transform expects latent "
                 f"points of shape (n_samples, {n_components})."
             )
-        encoded = decode_mean(self.module_, Z, self._codec.width)
-        return to_output(self._codec, encoded, Z.dtype, index=index)
+        codec, module = self._model()
+        encoded = decode_mean(module, Z, codec.width)
+        return to_output(codec, encoded, Z.dtype, index=index)
 
     def sample(
         self,
@@ -567,8 +571,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         generator = torch.Generator(device=self.device_).manual_seed(
             seed_from(random_state)
         )
-        encoded = sample_rows(self.module_, n_samples, generator, codes, noise)
-        return to_output(self._codec, encoded, np.float64, samples=noise)
+        codec, module = self._model()
+        encoded = sample_rows(module, n_samples, generator, codes, noise)
+        return to_output(codec, encoded, np.float64, samples=noise)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Evidence lower bound (ELBO) of each row, in nats.
@@ -589,8 +594,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             ELBO of each row; higher is better.
         """
         check_is_fitted(self)
-        _, values, observed = encode_input(self, self._codec, X)
-        return elbo_scores(self.module_, self._codec, values, observed)
+        codec, module = self._model()
+        _, values, observed = encode_input(self, codec, X)
+        return elbo_scores(module, codec, values, observed)
 
     def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean ELBO of the rows of ``X``, in nats; higher is better.
@@ -648,6 +654,11 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             "n_components)); for a linear basis of the data, use "
             "sklearn.decomposition.PCA."
         )
+
+    def _model(self) -> tuple[TableCodec, Any]:
+        # Codec and module in one expression: two plain attribute reads, which
+        # no other thread's update of __dict__ comes between (see partial_fit).
+        return self._codec, self.module_
 
     @property
     def _n_features_out(self) -> int:

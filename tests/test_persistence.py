@@ -1,6 +1,9 @@
 """Saving and loading: pickle, joblib and skops hold plain data, and load it back."""
 
+import copy
+import json
 import pickle
+import zipfile
 
 import joblib
 import numpy as np
@@ -174,7 +177,7 @@ def test_a_damaged_state_is_a_clear_error(fitted):
     weights = state["module_"]["weights"]
     weights.pop(next(iter(weights)))
     restored = VAETransformer.__new__(VAETransformer)
-    with pytest.raises(ValueError, match="could not be rebuilt"):
+    with pytest.raises(ValueError, match=r"state is invalid: module_\.weights"):
         restored.__setstate__(state)
 
 
@@ -184,3 +187,453 @@ def test_an_unfitted_estimator_round_trips():
     assert restored.get_params()["n_components"] == 3
     assert restored.device == torch.device("cpu")  # the parameter as it was given
     assert isinstance(restored.device, torch.device)
+
+
+# -- an edited or damaged state is one clear error ------------------------------------
+# Table columns (see make_table): 0 f64, 1 f32, 2 i64, 3 flag (object once holed),
+# 4 cat (categorical dtype, levels lo < mid < hi in the dtype's order), 5 obj,
+# 6 text, 7 nint, 8 nbool.
+F64, FLAG, CAT, TEXT = 0, 3, 4, 6
+
+
+@pytest.fixture(scope="module")
+def table_vae(table):
+    return VAETransformer(2, **FAST).fit(table)
+
+
+@pytest.fixture(scope="module")
+def stream_vae(array):
+    return VAETransformer(2, **FAST).partial_fit(array)
+
+
+@pytest.fixture(scope="module")
+def labelled_vae(array):
+    labels = np.where(array[:, 0] > 0, "up", "down")
+    return VAETransformer(2, target_weight=5.0, **FAST).fit(array, labels)
+
+
+def _load_edited(vae, edit):
+    """Load ``vae`` through pickle after ``edit`` changed its saved state."""
+    state = copy.deepcopy(vae.__getstate__())
+    edit(state)
+    restored = type(vae).__new__(type(vae))
+    restored.__setstate__(pickle.loads(pickle.dumps(state)))
+    return restored
+
+
+def _setter(*path_and_value):
+    """An edit that sets ``state[path[0]][path[1]]... = value``."""
+    *path, value = path_and_value
+
+    def edit(state):
+        target = state
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+def _edit_column(i, changes):
+    def edit(state):
+        state["_codec"]["columns"][i].update(changes)
+
+    return edit
+
+
+def _edit_weight(name, change):
+    def edit(state):
+        weights = state["module_"]["weights"]
+        weights[name] = change(weights[name])
+
+    return edit
+
+
+def _swap_levels(i):
+    def edit(state):
+        column = state["_codec"]["columns"][i]
+        levels = column["categories"]
+        levels[0], levels[1] = levels[1], levels[0]
+        column["frequencies"] = column["frequencies"][[1, 0, *range(2, len(levels))]]
+
+    return edit
+
+
+def _drop_level(i):
+    """Remove a column's last level and its frequency: the model keeps its outputs."""
+
+    def edit(state):
+        column = state["_codec"]["columns"][i]
+        column["categories"] = column["categories"][:-1]
+        column["frequencies"] = column["frequencies"][:-1]
+        if column["dtype"]["type"] == "category":
+            column["dtype"]["categories"] = column["categories"]
+
+    return edit
+
+
+def _add_level(i):
+    def edit(state):
+        column = state["_codec"]["columns"][i]
+        column["categories"] = [*column["categories"], "zz"]
+        column["frequencies"] = np.append(column["frequencies"], 0.0)
+
+    return edit
+
+
+def _as_int64(array):
+    return (array * 10).astype(np.int64)
+
+
+def _with_nan(array):
+    array = array.copy()
+    array.flat[0] = np.nan
+    return array
+
+
+# The reproductions of the issue, each with the field its error must name.
+TABLE_EDITS = [
+    pytest.param(
+        _edit_weight("encoder.linear.weight", _as_int64),
+        r"module_\.weights\['encoder\.linear\.weight'\]: has dtype int64, expected "
+        "a floating-point array",
+        id="int64 weight matrix",
+    ),
+    pytest.param(
+        _edit_weight("decoder.out.bias", _with_nan),
+        r"module_\.weights\['decoder\.out\.bias'\]: holds NaN",
+        id="NaN weight",
+    ),
+    pytest.param(
+        _edit_column(F64, {"scale": 0.0}),
+        r"_codec column 'f64': scale must be positive and finite, got 0\.0",
+        id="zero scale",
+    ),
+    pytest.param(
+        _edit_column(F64, {"scale": -1.0}),
+        r"_codec column 'f64': scale must be positive and finite, got -1\.0",
+        id="negative scale",
+    ),
+    pytest.param(
+        _swap_levels(CAT),
+        r"_codec column 'cat': categories .* differ from those of its categorical",
+        id="swapped levels of a categorical dtype",
+    ),
+    pytest.param(
+        _swap_levels(TEXT),
+        r"_codec column 'text': categories must be in sorted order",
+        id="swapped levels of a string column",
+    ),
+    pytest.param(
+        _swap_levels(FLAG),
+        r"_codec column 'flag': categories must be in sorted order",
+        id="swapped levels of a boolean column",
+    ),
+    pytest.param(
+        _drop_level(TEXT),
+        r"_codec column 'text': a column of 2 levels is binary, not categorical",
+        id="removed level",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"categories": ["a", "b", "c", "d"]}),
+        r"_codec column 'text': frequencies must be a float array of one frequency "
+        r"per level \(4\)",
+        id="added level",
+    ),
+    pytest.param(
+        _add_level(TEXT),
+        r"_codec column 'text': has 4 levels, but the model has 3 outputs",
+        id="added level and frequency",
+    ),
+    pytest.param(
+        _edit_column(F64, {"low": 5.0, "high": -5.0}),
+        r"_codec column 'f64': low \(5\.0\) is above high \(-5\.0\)",
+        id="low above high",
+    ),
+    pytest.param(
+        _edit_column(F64, {"kind": "ordinal"}),
+        r"_codec column 'f64': kind must be .* got 'ordinal'",
+        id="unknown column kind",
+    ),
+    pytest.param(
+        _setter("device_", "foo"),
+        r"device_: must name a cpu, cuda, mps device, got 'foo'",
+        id="device foo",
+    ),
+    pytest.param(
+        _setter("device_", "meta"),
+        r"device_: must name a cpu, cuda, mps device, got 'meta'",
+        id="device meta",
+    ),
+    pytest.param(
+        _setter("n_features_in_", "9"),
+        r"n_features_in_: must be the int 9, .* got '9'",
+        id="n_features_in_ a string",
+    ),
+    pytest.param(
+        _setter("n_features_in_", 8),
+        r"n_features_in_: must be the int 9",
+        id="n_features_in_ another count",
+    ),
+    # Further fields a fit saves, each of which changes the outputs.
+    pytest.param(
+        _edit_weight("encoder.mu.weight", lambda w: w[:, :-1]),
+        r"module_\.weights\['encoder\.mu\.weight'\]: has shape \(2, 31\), expected "
+        r"\(2, 32\)",
+        id="weight of the wrong shape",
+    ),
+    pytest.param(
+        _edit_weight("likelihood.cat_index", lambda w: w[:, ::-1].copy()),
+        r"module_\.weights\['likelihood\.cat_index'\]: does not match",
+        id="edited level index",
+    ),
+    pytest.param(
+        _setter("module_", "weights", "encoder.extra", np.zeros(3)),
+        r"module_\.weights: has entries the model does not: \['encoder\.extra'\]",
+        id="unknown weight",
+    ),
+    pytest.param(
+        _setter("module_", "min_variance", -1.0),
+        r"module_\.min_variance: must be positive and finite",
+        id="negative minimum variance",
+    ),
+    pytest.param(
+        _setter("module_", "continuous", "poisson"),
+        r"module_\.continuous: must be 'gaussian' or 'bernoulli'",
+        id="unknown likelihood",
+    ),
+    pytest.param(
+        _setter("module_", "n_components", True),
+        r"module_\.n_components: must be an int >= 0, got True",
+        id="a bool for a width",
+    ),
+    pytest.param(
+        _setter("_codec", "standardize", False),
+        r"_codec\.standardize: is False, but the model's continuous likelihood is "
+        "'gaussian'",
+        id="standardisation flipped",
+    ),
+    pytest.param(
+        _edit_column(F64, {"mean": np.nan}),
+        r"_codec column 'f64': mean must be a finite number",
+        id="NaN mean",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"frequencies": np.array([0.9, 0.9, 0.9])}),
+        r"_codec column 'text': frequencies must lie in \[0, 1\] and sum to at most 1",
+        id="frequencies above 1",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"categories": ["a", "a", "c"]}),
+        r"_codec column 'text': categories repeat a level",
+        id="repeated level",
+    ),
+    pytest.param(
+        _edit_column(FLAG, {"kind": "categorical"}),
+        r"_codec column 'flag': a column of 2 levels is binary",
+        id="binary column typed categorical",
+    ),
+    pytest.param(
+        _edit_column(1, {"name": "f64"}),
+        r"_codec\.columns: repeat a column name",
+        id="repeated column name",
+    ),
+    pytest.param(
+        _setter("feature_names_in_", np.array(list("abcdefghi"), dtype=object)),
+        r"feature_names_in_: differ from the codec's column names",
+        id="feature names",
+    ),
+    pytest.param(
+        _setter("kl_per_component_", np.array([1.0, -1.0])),
+        r"kl_per_component_: must hold finite values >= 0",
+        id="negative KL",
+    ),
+    pytest.param(
+        _setter("n_iter_", -3),
+        r"n_iter_: must be an int >= 0, got -3",
+        id="negative n_iter_",
+    ),
+    pytest.param(
+        _setter("categories_", [None] * 9),
+        r"categories_: differ from the codec's levels",
+        id="categories_",
+    ),
+    pytest.param(
+        _setter("classes_", np.array(["a", "b"], dtype=object)),
+        r"classes_: must be None: the model has no class labels",
+        id="classes without a class head",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "match"), TABLE_EDITS)
+def test_an_edited_state_is_one_error_naming_the_field(table_vae, edit, match):
+    with pytest.raises(
+        ValueError, match=r"^The saved VAETransformer's state is invalid: " + match
+    ):
+        _load_edited(table_vae, edit)
+
+
+def _swap_classes(state):
+    state["classes_"] = state["classes_"][::-1].copy()
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        pytest.param(
+            _swap_classes, r"classes_: must be unique and in sorted", id="swapped"
+        ),
+        pytest.param(
+            _setter("module_", "target", {"kind": "classes", "n_outputs": 3}),
+            r"module_\.target: \{'kind': 'classes', 'n_outputs': 3\} does not match",
+            id="class count",
+        ),
+    ],
+)
+def test_edited_class_labels_are_refused(labelled_vae, edit, match):
+    with pytest.raises(ValueError, match=match):
+        _load_edited(labelled_vae, edit)
+
+
+def _moment(key, change):
+    def edit(state):
+        entry = state["_stream"]["moments"][2]
+        entry[key] = change(entry[key])
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        pytest.param(
+            _moment("exp_avg", _with_nan),
+            r"_stream\.moments\[2\] \(encoder\.hidden\.0\.weight\)\['exp_avg'\]: "
+            "holds NaN",
+            id="NaN moment",
+        ),
+        pytest.param(
+            _moment("exp_avg_sq", lambda m: m[:1]),
+            r"_stream\.moments\[2\] \(encoder\.hidden\.0\.weight\)\['exp_avg_sq'\]: "
+            r"has shape \(1, 6\), expected \(32, 6\)",
+            id="moment of the wrong shape",
+        ),
+        pytest.param(
+            _moment("exp_avg_sq", lambda m: -m - 1),
+            r"\['exp_avg_sq'\]: must be >= 0",
+            id="negative second moment",
+        ),
+        pytest.param(
+            _setter("_stream", "param_groups", 0, "lr", float("inf")),
+            r"_stream\.param_groups\[0\]\['lr'\]: must be positive and finite",
+            id="infinite learning rate",
+        ),
+        pytest.param(
+            _setter("_stream", "generator_state", np.zeros(3)),
+            r"_stream\.generator_state: must be a 1-D uint8 array",
+            id="generator state",
+        ),
+        pytest.param(
+            _setter("_stream", "statistics", "std", -np.ones(6)),
+            r"_stream\.statistics\['std'\]: must be 6 finite values >= 0",
+            id="negative running std",
+        ),
+        pytest.param(
+            _setter("_stream", "statistics", "mean", np.ones(2)),
+            r"_stream\.statistics\['mean'\]: has shape \(2,\), expected \(6,\)",
+            id="running mean of the wrong shape",
+        ),
+    ],
+)
+def test_an_edited_optimizer_state_is_refused(stream_vae, edit, match):
+    with pytest.raises(ValueError, match=match):
+        _load_edited(stream_vae, edit)
+
+
+def test_widths_larger_than_the_stored_weights_allocate_nothing(table_vae, monkeypatch):
+    # The issue's file: 9 KB whose hidden widths read (15000, 15000) allocated
+    # 4 GB before failing. The widths are refused against the stored arrays
+    # before the module is built at all, even on the meta device.
+    def no_build(data):
+        raise AssertionError("the module was built")
+
+    resource = pytest.importorskip("resource")  # POSIX only
+    monkeypatch.setattr(persistence, "_meta_module", no_build)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    with pytest.raises(
+        ValueError,
+        match=r"module_\.hidden_layer_sizes: \[15000, 15000\] does not match the "
+        r"stored weights: encoder\.hidden\.0\.weight has shape \(32, 13\)",
+    ):
+        _load_edited(
+            table_vae, _setter("module_", "hidden_layer_sizes", [15000, 15000])
+        )
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown < 200 * 1024
+
+
+def test_an_edited_skops_file_is_refused(table_vae, tmp_path):
+    path = tmp_path / "model.skops"
+    skops_io.dump(table_vae, path)
+    trusted = ["skvae._transformer.VAETransformer"]
+    _edit_skops(path, ["device_"], "meta")
+    with pytest.raises(ValueError, match=r"state is invalid: device_: .* 'meta'"):
+        skops_io.load(path, trusted=trusted)
+    skops_io.dump(table_vae, path)
+    _edit_skops(path, ["_codec", "columns", F64, "scale"], -1.0)
+    with pytest.raises(ValueError, match=r"_codec column 'f64': scale must be"):
+        skops_io.load(path, trusted=trusted)
+    skops_io.dump(table_vae, path)
+    _edit_skops(path, ["module_", "hidden_layer_sizes", 0], 15000)
+    with pytest.raises(ValueError, match=r"module_\.hidden_layer_sizes: \[15000\]"):
+        skops_io.load(path, trusted=trusted)
+
+
+def _edit_skops(path, keys, value):
+    """Set one JSON value of the state in a skops file, as an editor would."""
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(files["schema.json"])
+    node = schema["content"]  # the estimator's state dict
+    for key in keys:
+        node = node["content"][key]
+    assert node["__loader__"] == "JsonNode", node
+    node["content"] = json.dumps(value)
+    # skops memoises the objects it loads by their saving id, which equal values
+    # share (the int 32 of hidden_layer_sizes, say): an id no object had.
+    node["__id__"] = -1
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    "kind", ["stream_vae", "labelled_vae", "bernoulli", "one level"]
+)
+def test_genuine_models_of_every_kind_pass_the_checks(kind, array, request):
+    if kind.endswith("_vae"):
+        vae, X = request.getfixturevalue(kind), array
+    elif kind == "bernoulli":
+        X = (array > 0).astype(float)
+        vae = VAETransformer(2, likelihood="bernoulli", **FAST).fit(X)
+    else:  # a column of a single level is a categorical column of one output
+        X = pd.DataFrame({"x": array[:, 0], "c": pd.Series(["a"] * len(array))})
+        vae = VAETransformer(1, **FAST).fit(X)
+        assert vae.codec_.cardinalities == [1]
+    assert_same_model(pickle.loads(pickle.dumps(vae)), vae, X)
+
+
+@pytest.mark.parametrize("device", ["cuda:0", "mps"])
+def test_a_model_fitted_on_a_missing_gpu_loads_on_the_cpu(fitted, device):
+    vae, X = fitted
+    available = {
+        "cuda:0": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if available[device]:
+        pytest.skip(f"{device} is present here")
+    restored = _load_edited(vae, _setter("device_", device))
+    assert restored.device_ == torch.device("cpu")
+    assert_array_equal(restored.transform(X), vae.transform(X))

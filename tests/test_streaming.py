@@ -1,15 +1,21 @@
 """partial_fit: training on a stream of batches."""
 
+import copy
+import dataclasses
 import pickle
+import threading
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_iris
 
 import skvae._streaming as streaming
-from skvae import VAETransformer
+from skvae import VAETransformer, _inference
+from skvae._tabular import TableCodec
 
 from .helpers import make_table, with_holes
 
@@ -88,7 +94,10 @@ def test_later_batches_need_the_first_batchs_columns():
     vae.partial_fit(with_holes(table.iloc[120:]))
     unseen = table.iloc[:30].copy()
     unseen["obj"] = "maybe"
-    vae.partial_fit(unseen)
+    # A level the first batch did not set up: missing, with a warning that says
+    # how to declare the levels.
+    with pytest.warns(UserWarning, match=r"'obj': \['maybe'\].*CategoricalDtype"):
+        vae.partial_fit(unseen)
     strict = VAETransformer(2, handle_unknown="error", **STREAM).partial_fit(table)
     with pytest.raises(ValueError, match=r"'obj'.*unseen.*\['maybe'\]"):
         strict.partial_fit(unseen)
@@ -136,3 +145,107 @@ def test_dataframes_stream_too():
         vae.partial_fit(table.iloc[start : start + 200])
     out = vae.inverse_transform(vae.transform(table))
     assert isinstance(out, pd.DataFrame) and out.dtypes.equals(table.dtypes)
+
+
+# -- statistics that follow the stream ------------------------------------------------
+def sorted_iris():
+    X, _ = load_iris(return_X_y=True)
+    return X  # stored species by species: the first batch is all one species
+
+
+def test_the_column_statistics_follow_the_stream_whatever_its_order():
+    X = sorted_iris()
+    shuffled = X[np.random.default_rng(0).permutation(len(X))]
+    models = []
+    for rows in (X, shuffled):
+        vae = VAETransformer(2, **STREAM)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the stored order warns
+            for part in np.array_split(rows, 15):
+                vae.partial_fit(part)
+        models.append(vae)
+        # As StandardScaler.partial_fit's: the moments of every row so far.
+        assert_allclose(vae.mean_, X.mean(axis=0), rtol=1e-12)
+        assert_allclose(vae.scale_, X.std(axis=0), rtol=1e-12)
+        assert_array_equal(vae.codec_.continuous_attribute("low"), X.min(axis=0))
+        assert_array_equal(vae.codec_.continuous_attribute("high"), X.max(axis=0))
+    assert_allclose(models[0].scale_, models[1].scale_, rtol=1e-12)
+
+
+def test_a_batch_unlike_the_rows_before_it_warns_with_what_to_do():
+    X = sorted_iris()
+    vae = VAETransformer(2, **STREAM).partial_fit(X[:50])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # rows like those before: no warning
+        vae.partial_fit(X[np.random.default_rng(0).permutation(50)[:10]])
+    with pytest.warns(UserWarning, match=r"standard deviations.*shuffle"):
+        vae.partial_fit(X[50:100])  # another species
+
+
+def test_new_statistics_keep_what_the_model_learned(blobs):
+    # The units change (VAE.change_units) re-expresses the model for the new
+    # standardisation: the same posterior and density for every row.
+    vae = VAETransformer(2, **STREAM).fit(blobs)
+    codec, module = vae.codec_, vae.module_
+    moved = copy.deepcopy(module)
+    n = codec.n_continuous
+    rng = np.random.default_rng(0)
+    new_mean = codec.continuous_attribute("mean") + rng.normal(size=n)
+    new_scale = codec.continuous_attribute("scale") * rng.uniform(0.5, 2, size=n)
+    mean, scale = (
+        codec.continuous_attribute("mean"),
+        codec.continuous_attribute("scale"),
+    )
+    moved.change_units(new_scale / scale, (new_mean - mean) / scale)
+    columns = [
+        dataclasses.replace(c, mean=m, scale=s)
+        for c, m, s in zip(codec.columns, new_mean, new_scale, strict=True)
+    ]
+    new_codec = TableCodec(columns, codec.is_frame, codec.standardize)
+    results = []
+    for model, c in ((module, codec), (moved, new_codec)):
+        values, _ = _inference.encode_checked(c, blobs, "gaussian", "ignore")
+        with torch.no_grad():
+            mu, log_var = model.encode(torch.as_tensor(values))
+        decoded = _inference.decode_mean(model, mu.numpy(), c.width)
+        results.append(
+            (
+                mu.numpy(),  # the posterior, mean and variance
+                log_var.numpy(),
+                _inference.to_output(c, decoded, np.float64),  # the decoder's mean
+                _inference.noise_variance(model, c),  # and variance, in data units
+            )
+        )
+    for a, b in zip(*results, strict=True):
+        assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_transform_during_partial_fit_answers_with_a_complete_model():
+    # Another thread's transform used to meet the module in float32 mid-batch
+    # ("mat1 and mat2 must have the same dtype"): it now reads the last model.
+    first, *rest = list(batches(8, 400))
+    vae = VAETransformer(2, **STREAM).partial_fit(first)
+    errors, results = [], []
+    done = threading.Event()
+
+    def train():
+        try:
+            for batch in rest:
+                vae.partial_fit(batch)
+        finally:
+            done.set()
+
+    def serve():
+        while not done.is_set():
+            try:
+                results.append(vae.transform(first))
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=train), threading.Thread(target=serve)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results and all(np.isfinite(r).all() for r in results)

@@ -428,7 +428,7 @@ def test_wrong_width_at_transform(fitted, blobs):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"n_components": 0}, "n_components"),
+        ({"n_components": -1}, "n_components"),
         ({"likelihood": "poisson"}, "likelihood"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
