@@ -196,10 +196,15 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
     Returns every fitted attribute; sets nothing on ``estimator`` but what
     ``validate_data`` sets. One dask pass gives the column statistics, the
     categories with their counts, the validation rows and a sample of the
-    training rows (which types the columns and starts the model at PPCA). With
-    ``early_stopping``, each partition holds out a seeded random share of its
-    rows, ``validation_fraction`` but at most ``MAX_VALIDATION_ROWS`` rows in
-    all: the same rows every epoch, never trained on. Each epoch visits the
+    training rows (which types the columns and starts the model at PPCA).
+    Categorical columns learn the levels their partitions declare, united in
+    order of first appearance (as ``dask.compute`` and pandas'
+    ``union_categoricals`` unite them), never dask's placeholder for unknown
+    categories; every partition is cast to that learned dtype before it is
+    sampled or encoded (see ``_learned_levels``). With ``early_stopping``,
+    each partition holds out a seeded random share of its rows,
+    ``validation_fraction`` but at most ``MAX_VALIDATION_ROWS`` rows in all:
+    the same rows every epoch, never trained on. Each epoch visits the
     partitions in a seeded random order, each shuffled within; only one
     partition is in memory at a time. The set-up and the training are those of
     an in-memory fit (``_setup``).
@@ -223,12 +228,14 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
     lengths, statistics = dask.compute(
         [part.shape[0] for part in parts], _statistics(X, frame)
     )
+    dtypes, level_counts = _learned_levels(statistics.pop("levels"))
+    statistics["counts"] |= level_counts
     n_rows = int(sum(lengths))
     held_share = 0.0
     if estimator.early_stopping:
         held_share = min(estimator.validation_fraction, MAX_VALIDATION_ROWS / n_rows)
     split = [
-        dask.delayed(_split)(part, seed, held_share)
+        dask.delayed(_split)(part, seed, held_share, dtypes)
         for part, seed in zip(parts, seeds, strict=True)
     ]
     sample_share = min(1.0, SAMPLE_ROWS / n_rows)
@@ -256,7 +263,7 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
         )
 
     def load(i: int) -> tuple[np.ndarray, np.ndarray]:
-        return encode(_split(parts[i].compute(), seeds[i], held_share)[1])
+        return encode(_split(parts[i].compute(), seeds[i], held_share, dtypes)[1])
 
     source = Partitions(load, len(parts), n_rows - n_held, setup.device)
     start, _ = as_tensors(setup.values, setup.observed, setup.device)
@@ -284,10 +291,39 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
     return attributes
 
 
-def _split(table: Any, seed: int, share: float) -> tuple[Any, Any]:
-    """(held-out rows, training rows) of a partition: the same ones every time."""
+def _split(
+    table: Any, seed: int, share: float, dtypes: dict | None = None
+) -> tuple[Any, Any]:
+    """(held-out rows, training rows) of a partition: the same ones every time.
+
+    ``dtypes`` (column name: learned ``CategoricalDtype``) are given to a
+    DataFrame's columns first (see ``_cast``).
+    """
+    if dtypes:
+        table = _cast(table, dtypes)
     held = np.random.default_rng(seed).random(len(table)) < share
     return table[held], table[~held]
+
+
+def _cast(table: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
+    """Give the columns in ``dtypes`` their learned category dtype.
+
+    Partitions may declare different categories (or none), and pandas joins
+    such columns as plain objects; cast, the rows sampled, held out and
+    trained on all carry the dtype the codec learned. ``set_categories``
+    rather than ``astype``: unordered dtypes with the same levels in another
+    order compare equal, and ``astype`` would keep the partition's order.
+    """
+    table = table.copy(deep=False)  # the partition itself stays as it was
+    for name, dtype in dtypes.items():
+        series = table[name]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            table[name] = series.cat.set_categories(
+                dtype.categories, ordered=dtype.ordered
+            )
+        else:  # a partition that does not hold the dtype its meta says
+            table[name] = series.astype(dtype)
+    return table
 
 
 def _thin(table: Any, seed: int, share: float) -> Any:
@@ -305,7 +341,14 @@ def _concat(tables: list) -> Any:
 
 
 def _statistics(X: Any, frame: bool) -> dict[str, Any]:
-    """Lazy per-column statistics: moments and range of numbers, level counts."""
+    """Lazy per-column statistics: moments and range of numbers, level counts.
+
+    Category columns are counted by ``_partition_levels`` (under ``"levels"``):
+    dask's ``value_counts`` of a column whose categories differ by partition
+    fails ("dtype of categories must be the same"), or counts dask's
+    placeholder for unknown categories as a level, once per partial result
+    ("cannot reindex on an axis with duplicate labels").
+    """
     import dask.array as da
 
     if not frame:
@@ -320,11 +363,15 @@ def _statistics(X: Any, frame: bool) -> dict[str, Any]:
                 "integral": whole,
             },
             "counts": {},
+            "levels": None,
         }
-    numeric, counts = {}, {}
+    numeric, counts, categorical = {}, {}, []
     for name in X.columns:
         column = X[name]
         dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            categorical.append(name)
+            continue
         if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(
             dtype
         ):
@@ -339,7 +386,86 @@ def _statistics(X: Any, frame: bool) -> dict[str, Any]:
         # Counts for every column: numeric columns may be categorical too.
         if not pd.api.types.is_float_dtype(dtype):
             counts[name] = column.dropna().value_counts()
-    return {"numeric": numeric, "counts": counts}
+    levels = None
+    if categorical:
+        # One small entry per partition, reduced here: the levels and their
+        # order need every partition's declared categories, not just counts.
+        levels = X[categorical].map_partitions(
+            _partition_levels,
+            meta=pd.Series([], dtype=object),
+            enforce_metadata=False,
+            clear_divisions=True,
+        )
+    return {"numeric": numeric, "counts": counts, "levels": levels}
+
+
+def _partition_levels(part: pd.DataFrame) -> pd.Series:
+    """One object entry: {column: (declared levels, count of each, ordered)}.
+
+    A category column's declared levels are its categories, observed or not
+    (as in an in-memory fit); another dtype (a partition that does not hold
+    the dtype its meta says) declares the values it holds.
+    """
+    summary = {}
+    for name, series in part.items():
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            categories = series.cat.categories
+            codes = series.cat.codes.to_numpy()
+            counts = np.bincount(codes[codes >= 0], minlength=len(categories))
+            summary[name] = (categories, counts, bool(series.cat.ordered))
+        else:
+            observed = series.dropna().value_counts(sort=False)
+            summary[name] = (observed.index, observed.to_numpy(), False)
+    return pd.Series([summary], dtype=object)
+
+
+def _learned_levels(summaries: Any) -> tuple[dict[Any, Any], dict[Any, pd.Series]]:
+    """Each category column's learned dtype and level counts, from every partition.
+
+    The levels are the union of the levels the partitions declare, in order of
+    first appearance (partition by partition, each in its declared order):
+    pandas' ``union_categoricals``, which ``dask.compute`` uses to join the
+    partitions, so that a dask fit learns the levels an in-memory fit of the
+    computed frame learns. dask's placeholder for unknown categories is never a
+    level. The dtype is ordered only when every partition declares the same
+    ordered levels; its categories keep the partitions' index dtype when they
+    all share one. Returns ``({name: CategoricalDtype}, {name: counts})``, the
+    counts a Series over the levels (object index), as ``refit_statistics``
+    reads them.
+    """
+    if summaries is None:
+        return {}, {}
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+
+    summaries = list(summaries)
+    dtypes, counts = {}, {}
+    for name in summaries[0] if summaries else ():
+        entries = [summary[name] for summary in summaries]
+        declared = [pd.Index(entry[0]) for entry in entries]
+        every = pd.Index(
+            np.concatenate([np.asarray(d, dtype=object) for d in declared]),
+            dtype=object,
+        )
+        totals = pd.Series(
+            np.concatenate([np.asarray(entry[1], np.float64) for entry in entries]),
+            index=every,
+        )
+        totals = totals[every != UNKNOWN_CATEGORIES]
+        # sort=False: groups in order of first appearance, the union's order.
+        totals = totals.groupby(level=0, sort=False).sum()
+        levels = pd.Index(list(totals.index))  # a dtype pandas infers
+        index_dtypes = {d.dtype for d in declared if len(d)}
+        if len(index_dtypes) == 1:  # one the partitions share: keep it
+            try:
+                levels = pd.Index(totals.index, dtype=index_dtypes.pop())
+            except (TypeError, ValueError):
+                pass
+        ordered = all(entry[2] for entry in entries) and all(
+            d.equals(declared[0]) for d in declared
+        )
+        dtypes[name] = pd.CategoricalDtype(levels, ordered=ordered)
+        counts[name] = totals
+    return dtypes, counts
 
 
 def _by_position(statistics: dict, sample: Any, frame: bool) -> dict[str, Any]:

@@ -257,3 +257,103 @@ def test_magnitudes_too_large_for_a_dask_pass_are_a_clear_error(client):
     lazy = da.from_array(X, chunks=(100, 3))
     with pytest.raises(ValueError, match=r"Column 1 .*too large.*fit it in memory"):
         VAETransformer(2, **FAST).fit(lazy)
+
+
+# -- category columns whose levels dask does not know ------------------------------
+def levels_table(n=300, seed=0):
+    """Two numbers and a column of three levels, the first rows of one level only.
+
+    The first partition then declares fewer levels than the others when dask
+    types the column per partition.
+    """
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    levels = np.where(t > 0.5, "hi", np.where(t < -0.5, "lo", "mid")).astype(object)
+    levels[: n // 3] = "lo"
+    return pd.DataFrame(
+        {
+            "x": t + 0.1 * rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "c": levels,
+        }
+    ).set_axis(pd.RangeIndex(500, 500 + n))
+
+
+def check_levels_like_in_memory(lazy, column="c"):
+    """Fit ``lazy``; compare with an in-memory fit of the computed frame."""
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+
+    computed = lazy.compute()
+    # Two epochs: the levels do not depend on training, and every epoch of a
+    # dask fit computes each partition again.
+    params = dict(FAST, max_iter=2)
+    vae = VAETransformer(2, **params).fit(lazy)
+    in_memory = VAETransformer(2, **params).fit(computed)
+    j = list(computed.columns).index(column)
+    assert list(vae.categories_[j]) == list(in_memory.categories_[j])
+    assert UNKNOWN_CATEGORIES not in list(vae.categories_[j])
+    learned = in_memory.sample(1, random_state=0)[column].dtype
+    assert isinstance(learned, pd.CategoricalDtype)
+
+    def same_dtype(series):
+        # CategoricalDtype's == ignores the order of unordered levels.
+        dtype = series.dtype
+        assert dtype == learned, dtype
+        assert list(dtype.categories) == list(learned.categories)
+
+    drawn = vae.sample(300, random_state=0)
+    same_dtype(drawn[column])
+    assert UNKNOWN_CATEGORIES not in set(drawn[column].astype(object))
+    # Lazy and in-memory input alike, whatever categories each partition declares.
+    Z = vae.transform(lazy)
+    assert_allclose(Z.compute().to_numpy(), vae.transform(computed), atol=1e-5)
+    back = vae.inverse_transform(Z)
+    same_dtype(back[column])  # meta
+    same_dtype(back.compute()[column])
+    same_dtype(vae.inverse_transform(vae.transform(computed))[column])
+    for part in lazy.partitions:  # one partition's own category dtype, in memory
+        rows = part.compute()
+        assert_allclose(vae.transform(rows), vae.transform(computed.loc[rows.index]))
+    return vae
+
+
+def test_fit_a_column_dask_made_categorical(client):
+    # Partitions typed one by one, of pyarrow strings whose meta has str levels:
+    # dask's value_counts failed to join them ("dtype of categories must be the
+    # same") or, on a cluster, counted its placeholder as a level.
+    import dask
+
+    with dask.config.set({"dataframe.convert-string": True}):
+        lazy = dd.from_pandas(levels_table(), npartitions=3)
+        lazy["c"] = lazy["c"].astype("category")
+        assert not lazy["c"].cat.known
+        vae = check_levels_like_in_memory(lazy)
+    # The union in order of first appearance: the first partition holds "lo" only.
+    assert list(vae.categories_[2]) == ["lo", "hi", "mid"]
+
+
+def test_fit_a_column_of_unknown_categories_over_many_partitions(client):
+    # dask's value_counts counts its placeholder level once per partial result,
+    # which made the counts' index repeat labels.
+    table = levels_table()
+    table["c"] = table["c"].astype("category")
+    lazy = dd.from_pandas(table, npartitions=5)
+    lazy["c"] = lazy["c"].cat.as_unknown()
+    vae = check_levels_like_in_memory(lazy)
+    assert list(vae.categories_[2]) == ["hi", "lo", "mid"]  # as declared
+
+
+def test_fit_parquet_files_declaring_different_categories(client, tmp_path):
+    pytest.importorskip("pyarrow", reason="pandas writes parquet with pyarrow")
+    table = levels_table()
+    # Each file declares its own levels, one of them never observed ("zz"): the
+    # sample used to join them as plain strings, learning dask's placeholder.
+    declared = [["mid", "lo"], ["lo", "mid", "hi"], ["hi", "zz", "mid", "lo"]]
+    for i, levels in enumerate(declared):
+        rows = table.iloc[100 * i : 100 * (i + 1)].copy()  # the first: "lo" only
+        rows["c"] = pd.Categorical(rows["c"], categories=levels)
+        rows.to_parquet(tmp_path / f"part.{i}.parquet")
+    lazy = dd.read_parquet(tmp_path)
+    assert lazy.npartitions == 3 and not lazy["c"].cat.known
+    vae = check_levels_like_in_memory(lazy)
+    assert list(vae.categories_[2]) == ["mid", "lo", "hi", "zz"]
