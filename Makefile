@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order labels conditional peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order threads labels conditional peers docs test lint clean
 
 install: $(STAMP)
 
@@ -68,6 +68,11 @@ scale: $(BENCH_STAMP)
 # The scale choice (VAE scaling, PCA raw/standardised) by 5-fold CV (~5 minutes).
 scaling: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/scaling.py
+
+# Fit time at 1, 2 and n_threads="auto" torch threads, idle and with one core busy
+# (~10 minutes; run it on an otherwise idle machine).
+threads: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/threads.py
 
 # partial_fit on batches in sorted order, against shuffled and fit (~1 minute).
 stream-order: $(BENCH_STAMP)

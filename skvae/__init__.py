@@ -2,9 +2,8 @@
 
 from ._imputer import VAEImputer
 from ._onnx import register_onnx_converter, to_onnx
-from ._persistence import InconsistentVersionWarning
 from ._transformer import VAETransformer
-from ._version import __version__
+from ._version import InconsistentVersionWarning, __version__
 
 __all__ = [
     "InconsistentVersionWarning",

@@ -18,18 +18,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ._compat import CallbackSupportMixin
 from ._model import VAE
 from ._training import TrainingHooks
-
-try:  # scikit-learn >= 1.9
-    from sklearn.callback import CallbackSupportMixin
-except ImportError:  # pragma: no cover - older scikit-learn
-    CallbackSupportMixin = None
-
-
-def supports_callbacks() -> tuple[type, ...]:
-    """Return the mixin that gives ``set_callbacks``, where scikit-learn has one."""
-    return () if CallbackSupportMixin is None else (CallbackSupportMixin,)
 
 
 class CallbackHooks(TrainingHooks):

@@ -10,17 +10,14 @@ imported here only, and only for input that already is a dask collection.
 
 from __future__ import annotations
 
-import functools
-import threading
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ._inference import encode_checked, latent_attributes, to_output
 from ._setup import new_module, prepare, read_rows, run_training, setup_attributes
+from ._threads import torch_threads
 from ._training import (
     MAX_VALIDATION_ROWS,
     HeldOut,
@@ -28,53 +25,13 @@ from ._training import (
     TrainingRows,
     as_tensors,
 )
-from ._validation import is_dask_collection, reject_dask, seed_from
-
-
-def dask_aware(method: Any) -> Any:
-    """Send dask input of ``method`` to ``dask_apply``, before any other wrapper.
-
-    scikit-learn's set_output wrapper turns what ``transform`` returns into a
-    pandas DataFrame, which would compute a lazy result: dask input must not
-    reach it.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
-        if is_dask_collection(X):
-            return dask_apply(self, method.__name__, X)
-        return method(self, X, *args, **kwargs)
-
-    return wrapper
-
-
-# torch's thread count is process-wide, and dask's threaded scheduler runs
-# partitions side by side: the first partition in saves the count, the last one
-# out restores it.
-_threads_lock = threading.Lock()
-_threads_users = 0
-_threads_saved = 1
-
-
-@contextmanager
-def _one_torch_thread():
-    global _threads_users, _threads_saved
-    with _threads_lock:
-        if _threads_users == 0:
-            _threads_saved = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_users -= 1
-            if _threads_users == 0:
-                torch.set_num_threads(_threads_saved)
+from ._validation import reject_dask, seed_from
 
 
 def _run(part: Any, method: Any, wrap: Any) -> Any:
-    with _one_torch_thread():
+    # dask's threaded scheduler runs partitions side by side, each on one torch
+    # thread: the scheduler's threads are the parallelism.
+    with torch_threads(1):
         return wrap(method(part), part)
 
 

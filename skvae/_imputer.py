@@ -8,21 +8,21 @@ weighted conditional mean of ``_inference.impute_encoded``.
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import ArrayLike
 from sklearn.base import _fit_context
-from sklearn.impute import MissingIndicator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import BaseVAE, all_or_nothing, fill_doc
-from ._inference import encode_checked, impute_encoded
 from ._transformer import VAETransformer
 from ._validation import seed_from, validate_table
+
+if TYPE_CHECKING:
+    import torch
 
 
 @fill_doc
@@ -162,6 +162,7 @@ class VAEImputer(BaseVAE):
         n_iter_no_change: int = 10,
         tol: float = 1e-4,
         device: str | torch.device = "auto",
+        n_threads: int | Literal["auto"] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
         sample_posterior: bool = False,
@@ -183,6 +184,7 @@ class VAEImputer(BaseVAE):
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
         self.sample_posterior = sample_posterior
@@ -227,6 +229,8 @@ class VAEImputer(BaseVAE):
         if self.add_indicator:
             # MissingIndicator reads NaN only: give it the mask as NaN/0 floats, so
             # that None and pd.NA in string and category columns count too.
+            from sklearn.impute import MissingIndicator
+
             indicator = MissingIndicator(error_on_new=False)
             indicator.fit(_nan_where(_missing(X)))
         return {"vae_": vae, "n_iter_": vae.n_iter_, "indicator_": indicator}
@@ -321,6 +325,15 @@ class VAEImputer(BaseVAE):
         return "vae_" in vars(self)
 
     def _fill(self, X: Any, rows: np.ndarray, missing: np.ndarray) -> Any:
+        import torch
+
+        from ._inference import (
+            N_IMPUTE_DRAWS,
+            encode_checked,
+            impute_encoded,
+            inference_threads,
+        )
+
         vae = self.vae_
         codec = vae.codec_
         subset = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
@@ -331,7 +344,9 @@ class VAEImputer(BaseVAE):
         if self.sample_posterior:
             seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
-        encoded = impute_encoded(vae.module_, values, observed, generator)
+        draws = 1 if self.sample_posterior else N_IMPUTE_DRAWS
+        with inference_threads(vae.n_threads, vae.module_, len(values), draws):
+            encoded = impute_encoded(vae.module_, values, observed, generator)
         return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
 
 

@@ -21,6 +21,7 @@ import torch
 from ._likelihoods import GaussianLikelihood
 from ._model import VAE, impute, kl_standard_normal, row_noise
 from ._tabular import CONTINUOUS, TableCodec
+from ._threads import sized_threads
 from ._validation import validate_table
 
 # Inference runs in chunks of rows sized so that the largest intermediate array
@@ -52,6 +53,15 @@ def chunk_rows(module: torch.nn.Module, draws: int = 1, width: int = 1) -> int:
         ]
     )
     return max(1, CHUNK_ELEMENTS // (draws * widest))
+
+
+def inference_threads(setting: Any, module: VAE, n_rows: int, draws: int = 1) -> Any:
+    """Return the torch threads of inference on ``n_rows`` rows (see ``_threads``).
+
+    One operation takes a chunk of rows, each with its ``draws``.
+    """
+    rows = min(n_rows, chunk_rows(module, draws)) * draws
+    return sized_threads(setting, module, rows)
 
 
 def apply_in_chunks(

@@ -417,7 +417,12 @@ class VAE(nn.Module):
         return log_lik - self.kl(mu[None], log_var[None], z, eps).mean(dim=0)
 
     @torch.no_grad()
-    def change_units(self, factor: np.ndarray, shift: np.ndarray) -> None:
+    def change_units(
+        self,
+        factor: np.ndarray,
+        shift: np.ndarray,
+        constant: np.ndarray | None = None,
+    ) -> None:
         """Re-express the model for new units of its first ``len(factor)`` features.
 
         For features that were ``x_old = factor * x_new + shift`` (a column's
@@ -426,6 +431,11 @@ class VAE(nn.Module):
         model's function of the data stays what it was: the encoder gives the
         same posterior for a row, and the decoder's Gaussian the same density
         for it, in the data's units.
+
+        ``constant`` marks features that never varied so far: the encoder read
+        them as 0 on every row, so their weights learned nothing, and scaled by
+        the first spread they meet they would throw the latent far out. They
+        are set to zero instead, which changes nothing on the rows seen so far.
         """
         n = len(factor)
         if n == 0:
@@ -437,6 +447,10 @@ class VAE(nn.Module):
         readers = [encoder.linear]
         first = [m for m in encoder.hidden if isinstance(m, nn.Linear)][:1]
         readers += first or [encoder.mu, encoder.log_var]  # no MLP: heads read x
+        if constant is not None and np.any(constant):
+            unread = torch.as_tensor(np.flatnonzero(constant), device=like.device)
+            for layer in readers:
+                layer.weight[:, unread] = 0.0
         for layer in readers:
             # W x_old + b = (W a) x_new + (b + W c)
             layer.bias += layer.weight[:, :n] @ c

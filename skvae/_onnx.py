@@ -9,22 +9,26 @@ scikit-learn Pipeline or ColumnTransformer holding one converts as one graph.
 The graph repeats what ``transform`` does before the network: missing numeric
 entries (NaN) read as the training mean, standardisation, and for each categorical
 column a one-hot block in which a missing or unknown level reads as the training
-frequencies. Computation is in float32. skl2onnx, onnx and onnxruntime are an
-optional extra (``pip install "skvae[onnx]"``), imported here only.
+frequencies. Infinite entries, which ``transform`` refuses, read as missing too (a
+graph cannot raise; see ``to_onnx``). Computation is in float32. skl2onnx, onnx
+and onnxruntime are an optional extra (``pip install "skvae[onnx]"``), imported
+here only.
 """
 
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from ._tabular import BINARY, CATEGORICAL, CONTINUOUS, TableCodec
 from ._transformer import VAETransformer
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _ALIAS = "SkvaeVAETransformer"
 _MIN_OPSET = 13
@@ -107,6 +111,18 @@ def to_onnx(
     -------
     onx : onnx.ModelProto
         The ONNX model; ``onx.SerializeToString()`` gives the bytes to save.
+
+    Notes
+    -----
+    An infinite entry (``inf`` or ``-inf``) reads as missing in the graph: the
+    latent point is that of ``transform`` on the row with NaN in its place.
+    ``transform`` refuses infinite values with a ValueError that advises this
+    very replacement, but a graph cannot raise, and passed through the network
+    an infinity turns into NaN (``inf - inf``), so that a classifier after the
+    VAETransformer gave NaN probabilities and an arbitrary label. Values beyond
+    float32's range (about 3.4e38) become infinite in the graph's float32
+    computation, and so read as missing as well. Check inputs for infinities
+    before the session if they must be refused.
 
     Examples
     --------
@@ -339,13 +355,23 @@ def _continuous(graph: Any, codec: TableCodec, raw: str) -> str:
     mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
     filled = graph.op(
         "Where",
-        [graph.op("IsNaN", [raw]), graph.const("mean", mean), raw],
+        [_not_finite(graph, raw), graph.const("mean", mean), raw],
     )
     if not codec.standardize:
         return filled
     scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
     centred = graph.op("Sub", [filled, graph.const("mean", mean)])
     return graph.op("Div", [centred, graph.const("scale", scale)])
+
+
+def _not_finite(graph: Any, x: str) -> str:
+    """Return a node true where ``x`` is NaN or infinite: both read as missing.
+
+    ``transform`` refuses infinities; a graph cannot raise, and an infinity fed to
+    the network comes out as NaN (``inf - inf`` in the layers' sums), so it takes
+    the missing value's path, the replacement ``transform``'s error advises.
+    """
+    return graph.op("Or", [graph.op("IsNaN", [x]), graph.op("IsInf", [x])])
 
 
 def _one_hot(graph: Any, codec: TableCodec, i: int, name: str, kind: str) -> str:
@@ -379,11 +405,23 @@ def _one_hot(graph: Any, codec: TableCodec, i: int, name: str, kind: str) -> str
                 "cannot match: it takes strings or integers. Give the column "
                 "string levels to export it."
             )
-        value = name
-        if kind == "float":  # NaN (missing) matches no level
-            sentinel = graph.const("sentinel", np.float32(min(codes) - 1))
-            value = graph.op("Where", [graph.op("IsNaN", [name]), sentinel, name])
-        value = graph.op("Cast", [value], to=_INT64)
+        value = graph.op("Cast", [name], to=_INT64)
+        if kind == "float":
+            # As in transform, NaN (missing), infinities and fractions (2.5 is not
+            # level 2) match no level. Their casts to int64 are undefined or
+            # truncate, so a code below every level replaces them after the cast,
+            # which also keeps the comparison in the input's float type.
+            unmatched = graph.op(
+                "Or",
+                [
+                    _not_finite(graph, name),
+                    graph.op(
+                        "Not", [graph.op("Equal", [graph.op("Floor", [name]), name])]
+                    ),
+                ],
+            )
+            sentinel = graph.const("sentinel", np.int64(min(codes) - 1))
+            value = graph.op("Where", [unmatched, sentinel, value])
         onehot = graph.op(
             "OneHotEncoder",
             [value],
@@ -413,6 +451,8 @@ def _gemm(graph: Any, layer: nn.Linear, x: str) -> str:
 
 
 def _mlp(graph: Any, layers: nn.Sequential, x: str) -> str:
+    from torch import nn  # a fitted model's module: torch is imported by now
+
     for layer in layers:
         x = (
             _gemm(graph, layer, x)

@@ -37,48 +37,11 @@ from ._tabular import (
     RunningMoments,
     TableCodec,
 )
-from ._version import __version__
+from ._version import InconsistentVersionWarning, __version__
 
 # Raised when the layout of the saved state changes; loading a newer format fails
 # with a clear error instead of a traceback from inside torch.
 STATE_FORMAT = 2  # 2: the module may hold a target head (``target``)
-
-
-class InconsistentVersionWarning(UserWarning):
-    """A model is loaded by another skvae version than the one that saved it.
-
-    As scikit-learn's own ``InconsistentVersionWarning``: the model may load and
-    work, but results are not guaranteed. Refit it with the installed version, or
-    install the version it was saved with.
-
-    Parameters
-    ----------
-    estimator_name : str
-        Class of the loaded estimator.
-    current_skvae_version : str
-        The installed skvae version.
-    original_skvae_version : str
-        The skvae version that saved the model.
-    """
-
-    def __init__(
-        self,
-        *,
-        estimator_name: str,
-        current_skvae_version: str,
-        original_skvae_version: str,
-    ) -> None:
-        self.estimator_name = estimator_name
-        self.current_skvae_version = current_skvae_version
-        self.original_skvae_version = original_skvae_version
-
-    def __str__(self) -> str:
-        return (
-            f"Loading {self.estimator_name} saved with skvae "
-            f"{self.original_skvae_version} into skvae "
-            f"{self.current_skvae_version}. It may load and work, but this is not "
-            "guaranteed: refit it, or install the version it was saved with."
-        )
 
 
 def dump_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -391,13 +354,17 @@ def _stream_to_data(stream: Stream) -> dict[str, Any]:
         {k: list(v) if isinstance(v, tuple) else v for k, v in group.items()}
         for group in saved["param_groups"]
     ]
+    # Adam keeps no state for a parameter that never had a gradient (the
+    # variance of a table without continuous columns): the indices say whose.
+    entries = sorted(saved["state"].items())
     moments = [
         {name: value.detach().cpu().numpy().copy() for name, value in entry.items()}
-        for _, entry in sorted(saved["state"].items())
+        for _, entry in entries
     ]
     return {
         "param_groups": groups,
         "moments": moments,
+        "moment_index": [int(i) for i, _ in entries],
         "generator_device": str(stream.generator.device),
         "generator_state": stream.generator.get_state().numpy().copy(),
         "statistics": _moments_to_data(stream.moments),
@@ -438,9 +405,10 @@ def _stream_from_data(
         {k: tuple(v) if k == "betas" else v for k, v in group.items()}
         for group in data["param_groups"]
     ]
+    index = data.get("moment_index", range(len(data["moments"])))  # older files
     moments = {
-        i: {name: torch.as_tensor(np.asarray(value)) for name, value in entry.items()}
-        for i, entry in enumerate(data["moments"])
+        int(i): {name: torch.as_tensor(np.asarray(v)) for name, v in entry.items()}
+        for i, entry in zip(index, data["moments"], strict=True)
     }
     stream = new_stream(
         module,
@@ -1050,7 +1018,8 @@ def _check_latent_attributes(state: dict[str, Any], module: dict[str, Any]) -> N
                 f"{_describe(value)}",
             )
         # All NaN for a fit without rows of weight; otherwise finite, >= 0.
-        if not (np.isnan(value).all() or np.all(np.isfinite(value) & (value >= 0))):
+        # >= 0 up to rounding: a collapsed dimension's KL may come out as -1e-17.
+        if not (np.isnan(value).all() or np.all(np.isfinite(value) & (value > -1e-9))):
             raise _invalid(key, "must hold finite values >= 0")
     target = module.get("target")
     classes = state.get("classes_")
@@ -1091,15 +1060,26 @@ def _check_stream(data: Any, module: VAE) -> None:
         )
     _check_hyperparameters(group)
     moments = data["moments"]
-    if not isinstance(moments, list) or len(moments) not in (0, len(parameters)):
+    if not isinstance(moments, list) or len(moments) > len(parameters):
         raise _invalid(
             "_stream.moments",
-            f"must hold one entry per parameter ({len(parameters)}), got "
+            f"must hold at most one entry per parameter ({len(parameters)}), got "
             f"{_describe(moments)}",
         )
-    for i, (entry, (name, parameter)) in enumerate(
-        zip(moments, parameters, strict=False)
+    index = data.get("moment_index", list(range(len(moments))))  # older files
+    if not (
+        isinstance(index, list)
+        and len(index) == len(moments)
+        and all(_is_int(i) and 0 <= i < len(parameters) for i in index)
+        and _unique(index)
     ):
+        raise _invalid(
+            "_stream.moment_index",
+            f"must give each moment entry its parameter, distinct indices below "
+            f"{len(parameters)}, got {_show(index)}",
+        )
+    for i, entry in zip(index, moments, strict=True):
+        name, parameter = parameters[i]
         _check_moments(f"_stream.moments[{i}] ({name})", entry, parameter)
     _check_device("_stream.generator_device", data["generator_device"], DEVICE_TYPES)
     state = data["generator_state"]

@@ -30,11 +30,12 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
 
-from ._inference import check_likelihood_range, latent_attributes
+from ._inference import check_likelihood_range, inference_threads, latent_attributes
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, start_target, target_head
 from ._tabular import BINARY, CONTINUOUS, TableCodec, fit_encode, refit_statistics
 from ._targets import CLASSES, TargetCodec, fit_targets
+from ._threads import torch_threads, training_threads, used_threads
 from ._training import (
     MAX_VALIDATION_ROWS,
     HeldOut,
@@ -260,6 +261,14 @@ def start_from_pca(
         pca = PCA(n_pca, random_state=seed % 2**32).fit(X_np)
         mean, components = pca.mean_, pca.components_
         variances, noise = pca.explained_variance_, pca.noise_variance_
+        if X_np.shape[0] <= X_np.shape[1]:
+            # PCA averages the other eigenvalues over the sample's rank; with
+            # fewer rows than columns, probabilistic PCA's maximum-likelihood
+            # noise averages them over all D - q, zeros included (Tipping and
+            # Bishop, 1999). PCA's was D / n times too large: on 200 rows x 2,000
+            # columns a default fit took 2,089 epochs to climb down from it.
+            total = X_np.var(axis=0, ddof=1).sum()
+            noise = (total - variances.sum()) / max(X_np.shape[1] - n_pca, 1)
     else:
         mean, components, variances, noise = weighted_pca(X_np, weights, n_pca)
     if not np.all(np.isfinite(variances)):
@@ -410,8 +419,11 @@ def run_training(
     if hooks is not None:
         hooks.attributes = attributes or {}
     config = train_config(estimator, rows.n_rows, *offsets)
-    result = train(module, rows, held_out, config, setup.generator, hooks)
-    return training_attributes(result, module, config, held_out is not None)
+    n_threads = training_threads(estimator.n_threads, module, config.batch_size)
+    with torch_threads(n_threads):
+        result = train(module, rows, held_out, config, setup.generator, hooks)
+    attributes = training_attributes(result, module, config, held_out is not None)
+    return attributes | {"n_threads_": used_threads(n_threads)}
 
 
 def fit_arrays(
@@ -474,7 +486,9 @@ def fit_arrays(
         hooks,
         attributes,
     )
-    attributes |= latent_attributes(attributes["module_"], values, weights)
+    module = attributes["module_"]
+    with inference_threads(estimator.n_threads, module, len(values)):
+        attributes |= latent_attributes(module, values, weights)
     return attributes
 
 

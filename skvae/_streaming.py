@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._inference import encode_checked, latent_attributes
+from ._inference import encode_checked, inference_threads, latent_attributes
 from ._model import VAE
 from ._setup import (
     budget,
@@ -41,6 +41,7 @@ from ._setup import (
     setup_attributes,
 )
 from ._tabular import CONTINUOUS, RunningMoments, TableCodec
+from ._threads import torch_threads, training_threads, used_threads
 from ._training import all_finite, as_tensors, make_optimizer, snapshot, train_epoch
 from ._validation import seed_from, user_stacklevel, validate_table
 from ._weights import check_weights, take_rows
@@ -99,18 +100,14 @@ def stream_epoch(
     """
     module = stream.module
     device = next(module.parameters()).device
-    saved = snapshot(module)
-    optimizer_state = copy.deepcopy(stream.optimizer.state_dict())
-    generator_state = stream.generator.get_state()
+    saved = _saved(stream)
     X, M = as_tensors(values, observed, device)
     W = None
     if weights is not None:
         W = torch.as_tensor(weights, dtype=torch.float32, device=device)
 
     def restore() -> None:
-        stream.optimizer.load_state_dict(optimizer_state)
-        module.load_state_dict(saved)
-        stream.generator.set_state(generator_state)
+        _restore(stream, saved)
 
     try:
         total = train_epoch(
@@ -143,15 +140,31 @@ class Batch:
     """An encoded batch, and what taking it changes in the column statistics.
 
     ``moments`` are the statistics with this batch added; ``units`` the
-    (factor, shift) that re-express the module in the new standardisation
-    (None: unchanged).
+    (factor, shift, constant) that re-express the module in the new
+    standardisation (None: unchanged; see ``VAE.change_units``).
     """
 
     values: np.ndarray
     observed: np.ndarray
     weights: np.ndarray | None
     moments: RunningMoments
-    units: tuple[np.ndarray, np.ndarray] | None = None
+    units: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _saved(stream: Stream) -> tuple[dict, dict, torch.Tensor]:
+    """Copy what a batch changes in a stream: weights, optimizer, generator."""
+    return (
+        snapshot(stream.module),
+        copy.deepcopy(stream.optimizer.state_dict()),
+        stream.generator.get_state(),
+    )
+
+
+def _restore(stream: Stream, saved: tuple[dict, dict, torch.Tensor]) -> None:
+    weights, optimizer_state, generator_state = saved
+    stream.optimizer.load_state_dict(optimizer_state)
+    stream.module.load_state_dict(weights)
+    stream.generator.set_state(generator_state)
 
 
 def first_batch(
@@ -215,7 +228,7 @@ def next_batch(
         new_mean = new_codec.continuous_attribute("mean")
         new_scale = new_codec.continuous_attribute("scale")
         # x_old = (x - m) / s and x_new = (x - m') / s': x_old = a x_new + c.
-        units = (new_scale / scale, (new_mean - mean) / scale)
+        units = (new_scale / scale, (new_mean - mean) / scale, before.std == 0)
     values, observed = encode_checked(
         new_codec, X, estimator.likelihood, estimator.handle_unknown, strict=True
     )
@@ -295,32 +308,36 @@ def stream_batch(
     units; when the batch fails, the stream is restored whole.
     """
     stream, codec = fitted["_stream"], fitted["_codec"]
-    saved = snapshot(stream.module)
-    if batch.units is not None:
-        stream.module.change_units(*batch.units)
     n_iter = fitted["n_iter_"]
     beta = estimator.beta
     if estimator.kl_warmup:
         beta *= min(1.0, (n_iter + 1) / estimator.kl_warmup)
     batch_size, _ = budget(estimator, batch.values.shape[0])
     weights = _mean_one(batch.weights)
-    try:
-        loss = stream_epoch(
-            stream, batch.values, batch.observed, batch_size, beta, weights
-        )
+    saved = _saved(stream)
+    try:  # up to the last change of the stream: any failure restores it whole
+        if batch.units is not None:
+            stream.module.change_units(*batch.units)
+        n_threads = training_threads(estimator.n_threads, stream.module, batch_size)
+        with torch_threads(n_threads):
+            loss = stream_epoch(
+                stream, batch.values, batch.observed, batch_size, beta, weights
+            )
+        module = published(stream)
+        with inference_threads(estimator.n_threads, module, len(batch.values)):
+            latent = latent_attributes(module, batch.values, weights)
     except BaseException:
-        stream.module.load_state_dict(saved)  # the units too
+        _restore(stream, saved)  # the units too
         raise
-    module = published(stream)
+    stream.moments = batch.moments  # last: nothing after it can fail
     jacobian = np.average(codec.log_jacobian(batch.observed), weights=weights)
-    latent = latent_attributes(module, batch.values, weights)
-    stream.moments = batch.moments
     return {
         **codec_attributes(codec),
         "module_": module,
         "_stream": stream,
         "n_samples_seen_": fitted["n_samples_seen_"] + batch.values.shape[0],
         "n_iter_": n_iter + 1,
+        "n_threads_": used_threads(n_threads),
         "loss_curve_": [*fitted["loss_curve_"], loss + jacobian],
         "validation_scores_": None,
         "best_validation_score_": None,

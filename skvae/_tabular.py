@@ -459,6 +459,9 @@ def refit_statistics(
                         f"Column {_label(column.name, codec.is_frame)} mixes values "
                         "of different types, which cannot be ordered as categories."
                     ) from None
+            if len(levels) > MAX_CATEGORIES:  # levels the sample did not hold
+                label = _label(column.name, codec.is_frame)
+                raise too_many_levels(label, len(levels), int(counts.sum()))
             column.categories = np.asarray(levels, dtype=object)
             column.__dict__.pop("lookup", None)  # the cached level index
             observed = counts.reindex(pd.Index(levels, dtype=object)).fillna(0)
@@ -807,6 +810,27 @@ def _numeric(X: Any, positions: list[int], columns: list[Column]) -> np.ndarray:
     return out
 
 
+# A categorical column with more levels than this is refused, before its one-hot
+# block is made: the block takes 8 bytes per level per row (50,000 names on 60,000
+# rows asked for 22 GiB) and a decoder output per level, and levels this many are
+# mostly seen once or twice. Identifiers (names, IDs) have about as many levels as
+# rows and nothing to learn from.
+MAX_CATEGORIES = 1_000
+
+
+def too_many_levels(label: str, n_levels: int, n_rows: int) -> ValueError:
+    """Return the error for a column of more than ``MAX_CATEGORIES`` levels."""
+    size = n_rows * n_levels * 8 / 2**30
+    return ValueError(
+        f"Column {label} has {n_levels:,} categories, more than the "
+        f"{MAX_CATEGORIES:,} a categorical column may have (its one-hot block "
+        f"would take {size:.3g} GiB for {n_rows:,} rows). If it identifies rows (a "
+        "name, an ID), drop it. Otherwise group its levels (bin or hash them), or "
+        "encode it before the VAE, e.g. with scikit-learn's TargetEncoder, and "
+        "pass the result as continuous."
+    )
+
+
 def _fit_discrete(
     series: Any,
     name: Any,
@@ -844,6 +868,8 @@ def _fit_discrete(
             f"Column {label} has no observed values: every entry is missing. Drop "
             "it before fitting."
         )
+    if len(categories) > MAX_CATEGORIES:
+        raise too_many_levels(label, len(categories), len(values))
     if len(categories) > MANY_CATEGORIES:
         warnings.warn(
             f"Column {label} has {len(categories)} categories; its one-hot block "
@@ -861,7 +887,8 @@ def _fit_discrete(
         weights=None if weights is None else weights[seen],
         minlength=len(categories),
     )
-    column.frequencies = counts / max(counts.sum(), 1)
+    total = counts.sum()  # > 0: the column has an observed entry of positive weight
+    column.frequencies = counts / total if total > 0 else counts
     return column
 
 

@@ -4,16 +4,19 @@ Parameters, their checks and the public methods live here; the machinery lives
 in the modules below: the set-up of a fit (``_setup``), training (``_training``),
 streaming (``_streaming``), dask (``_dask``), inference (``_inference``),
 persistence (``_persistence``) and the labels (``_targets``).
+
+The methods import the machinery when they first run: ``import skvae`` leaves
+PyTorch (about 2.5 s and 200 MB) to the first fit or load.
 """
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral, Real
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, _fit_context
 from sklearn.utils import check_array
@@ -22,23 +25,32 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseVAE, all_or_nothing, fill_doc
-from ._callbacks import fit_hooks, supports_callbacks
-from ._dask import check_dask_fit, dask_aware, fit_dask
-from ._inference import (
-    decode_mean,
-    elbo_scores,
-    encode_input,
-    encode_mean,
-    noise_variance,
-    sample_rows,
-    to_output,
-)
-from ._persistence import dump_state, load_state
-from ._setup import fit_arrays
-from ._streaming import first_batch, next_batch, stream_batch
-from ._tabular import TableCodec
-from ._targets import class_codes
+from ._compat import supports_callbacks
 from ._validation import float_dtype, is_dask_collection, seed_from
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._tabular import TableCodec
+
+
+def _dask_aware(method: Any) -> Any:
+    """Send dask input of ``method`` to ``_dask.dask_apply``, before any wrapper.
+
+    scikit-learn's set_output wrapper turns what ``transform`` returns into a
+    pandas DataFrame, which would compute a lazy result: dask input must not
+    reach it.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+        if is_dask_collection(X):
+            from ._dask import dask_apply
+
+            return dask_apply(self, method.__name__, X)
+        return method(self, X, *args, **kwargs)
+
+    return wrapper
 
 
 def _without_labels(estimator: Any) -> bool:
@@ -158,6 +170,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         Number of epochs run by ``fit`` (the last one possibly in part, when early
         stopping ends it after an evaluation period), plus one for each
         ``partial_fit`` call.
+
+    n_threads_ : int
+        Number of torch threads the last ``fit`` or ``partial_fit`` trained on:
+        ``n_threads``, or what ``"auto"`` chose (see ``n_threads``).
 
     n_samples_seen_ : int
         Number of rows trained on: those passed to ``fit``, plus those of every
@@ -308,6 +324,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         n_iter_no_change: int = 10,
         tol: float = 1e-4,
         device: str | torch.device = "auto",
+        n_threads: int | Literal["auto"] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
     ) -> None:
@@ -328,6 +345,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -380,12 +398,18 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 "Pipeline, pipe.fit(X, y)), or set target_weight=0 to train "
                 "without labels."
             )
+        from ._callbacks import fit_hooks
+
         hooks = fit_hooks(self, X, y)  # scikit-learn's callbacks, where it has them
         with all_or_nothing(self):  # a failed fit leaves the previous model
             if is_dask_collection(X):  # streamed partition by partition
+                from ._dask import check_dask_fit, fit_dask
+
                 check_dask_fit(self, y, sample_weight)
                 fitted = fit_dask(self, X, hooks)
             else:
+                from ._setup import fit_arrays
+
                 fitted = fit_arrays(self, X, y, sample_weight, hooks)
         # fit starts afresh: no optimizer state from earlier partial_fit calls.
         self.__dict__.pop("_stream", None)
@@ -433,6 +457,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         self : VAETransformer
             The estimator, trained on one more batch.
         """
+        from ._callbacks import fit_hooks
+        from ._streaming import first_batch, next_batch, stream_batch
+
         hooks = fit_hooks(self, X, y, task_name="partial_fit")
         if hooks is not None:
             hooks.begin()
@@ -471,10 +498,14 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             Posterior means mu(x), of the same float dtype as ``X`` (float64 for
             other dtypes).
         """
+        from ._inference import encode_input, encode_mean, inference_threads
+
         check_is_fitted(self)
         codec, module = self._model()
         X, values, _ = encode_input(self, codec, X)
-        return encode_mean(module, values).astype(float_dtype(X), copy=False)
+        with inference_threads(self.n_threads, module, len(values)):
+            Z = encode_mean(module, values)
+        return Z.astype(float_dtype(X), copy=False)
 
     def inverse_transform(self, X: ArrayLike) -> NDArray[np.floating]:
         """Decode latent points into the original feature space.
@@ -494,6 +525,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             likeliest level, and the index of ``X`` when ``X`` is a DataFrame (as
             ``transform`` returns with ``set_output(transform="pandas")``).
         """
+        from ._inference import decode_mean, inference_threads, to_output
+
         check_is_fitted(self)
         # A DataFrame of latent points (transform's pandas output) names its rows:
         # the decoded rows keep those labels, so that they align with the data.
@@ -513,7 +546,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 f"points of shape (n_samples, {n_components})."
             )
         codec, module = self._model()
-        encoded = decode_mean(module, Z, codec.width)
+        with inference_threads(self.n_threads, module, len(Z)):
+            encoded = decode_mean(module, Z, codec.width)
         return to_output(codec, encoded, Z.dtype, index=index)
 
     def sample(
@@ -560,6 +594,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         X_new : ndarray or DataFrame of shape (n_samples, n_features)
             Generated rows in the units of the training data.
         """
+        import torch
+
+        from ._inference import inference_threads, sample_rows, to_output
+
         check_is_fitted(self)
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
             raise TypeError(
@@ -572,7 +610,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             seed_from(random_state)
         )
         codec, module = self._model()
-        encoded = sample_rows(module, n_samples, generator, codes, noise)
+        with inference_threads(self.n_threads, module, n_samples):
+            encoded = sample_rows(module, n_samples, generator, codes, noise)
         return to_output(codec, encoded, np.float64, samples=noise)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
@@ -593,10 +632,18 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         elbo : ndarray of shape (n_samples,)
             ELBO of each row; higher is better.
         """
+        from ._inference import (
+            N_SCORE_DRAWS,
+            elbo_scores,
+            encode_input,
+            inference_threads,
+        )
+
         check_is_fitted(self)
         codec, module = self._model()
         _, values, observed = encode_input(self, codec, X)
-        return elbo_scores(module, codec, values, observed)
+        with inference_threads(self.n_threads, module, len(values), N_SCORE_DRAWS):
+            return elbo_scores(module, codec, values, observed)
 
     def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean ELBO of the rows of ``X``, in nats; higher is better.
@@ -641,6 +688,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     @property
     def noise_variance_(self) -> NDArray[np.float64]:
         """Each column's decoder variance in data units (see the Attributes)."""
+        from ._inference import noise_variance
+
         check_is_fitted(self)
         return noise_variance(self.module_, self.codec_)
 
@@ -669,6 +718,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
     def _sample_codes(self, y: Any, n_samples: int) -> torch.Tensor:
         """Class codes of ``sample(y=...)``, one per row to draw."""
+        import torch
+
+        from ._targets import class_codes
+
         if getattr(self, "classes_", None) is None:
             what = (
                 f"a {self.target_type_} target"
@@ -700,9 +753,13 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     def __getstate__(self) -> dict:
         # Plain data only (see _persistence): safe for skops, loadable without
         # the fitting device, and no larger with more training rows.
+        from ._persistence import dump_state
+
         return dump_state(super().__getstate__())
 
     def __setstate__(self, state: dict) -> None:
+        from ._persistence import load_state
+
         super().__setstate__(load_state(state, type(self).__name__))
 
     def __sklearn_tags__(self):
@@ -714,5 +771,5 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
 # Dask input goes to _dask before scikit-learn's set_output wrapper sees it.
 for _name in ("transform", "inverse_transform", "score_samples"):
-    setattr(VAETransformer, _name, dask_aware(getattr(VAETransformer, _name)))
+    setattr(VAETransformer, _name, _dask_aware(getattr(VAETransformer, _name)))
 del _name

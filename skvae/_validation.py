@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from numbers import Integral
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import validate_data
+
+if TYPE_CHECKING:
+    import torch
 
 
 def is_dask_collection(X: Any) -> bool:
@@ -114,6 +116,9 @@ def float_dtype(X: Any) -> type:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
+    """Return the torch device of the ``device`` parameter; raise a clear error."""
+    import torch  # not at import: ``import skvae`` leaves torch for the first fit
+
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -189,3 +189,43 @@ def test_a_pipeline_exports_in_the_inputs_float_type(dtype):
     assert proba.dtype == dtype
     assert_array_equal(label, pipe.predict(X))
     assert_allclose(proba, pipe.predict_proba(X), atol=1e-5)
+
+
+def test_infinite_entries_read_as_missing_in_the_graph(numeric):
+    # transform refuses infinities; the graph cannot raise, and it gave NaN
+    # probabilities (and label 0) for them. It now reads them as missing, as
+    # transform's error advises: the output is that of the row with NaN there.
+    X_train, X_test, y_train = numeric
+    pipe = Pipeline(
+        [("vae", VAETransformer(2, **ONNX_FIT)), ("clf", LogisticRegression())]
+    ).fit(X_train, y_train)
+    infinite = X_test[:4].copy()
+    infinite[0, 1] = np.inf
+    infinite[1, 2] = -np.inf
+    infinite[2, [0, 3]] = [np.inf, -np.inf]
+    with pytest.raises(ValueError, match="infinity"), np.errstate(invalid="ignore"):
+        pipe.predict_proba(infinite)
+    as_missing = np.where(np.isinf(infinite), np.nan, infinite)
+    labels, probabilities = run(
+        to_onnx(pipe, X_train[:5], options=NO_ZIPMAP), {"X": infinite}
+    )
+    assert np.isfinite(probabilities).all()
+    assert_allclose(probabilities, pipe.predict_proba(as_missing), atol=1e-5, rtol=0)
+    assert_array_equal(labels, pipe.predict(as_missing))
+
+
+def test_an_infinite_code_in_a_float_categorical_input_reads_as_missing():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"code": rng.integers(0, 4, 200).astype(np.float64), "x": rng.normal(size=200)}
+    )
+    vae = VAETransformer(2, categorical_features=["code"], **ONNX_FIT).fit(frame)
+    test = frame.iloc[:3].copy()
+    test["code"] = [np.inf, -np.inf, 2.5]  # 2.5: no level, as in transform
+    expected = vae.transform(test.assign(code=[np.nan, np.nan, 2.5]))
+    # float64 inputs (pandas' default) failed to export here before: the graph
+    # compared them with a float32 constant.
+    for dtype in (np.float64, np.float32):
+        onx = to_onnx(vae, frame.iloc[:5].astype(dtype))
+        (Z,) = run(onx, {c: test[[c]].to_numpy(dtype) for c in test.columns})
+        assert_allclose(Z, expected, atol=1e-5, rtol=0)

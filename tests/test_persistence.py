@@ -637,3 +637,16 @@ def test_a_model_fitted_on_a_missing_gpu_loads_on_the_cpu(fitted, device):
     restored = _load_edited(vae, _setter("device_", device))
     assert restored.device_ == torch.device("cpu")
     assert_array_equal(restored.transform(X), vae.transform(X))
+
+
+def test_a_model_saved_before_n_threads_loads_with_its_default():
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    for estimator in (
+        VAETransformer(max_iter=2, random_state=0),
+        VAEImputer(max_iter=2, random_state=0),
+    ):
+        state = estimator.fit(X).__getstate__()
+        del state["n_threads"]
+        loaded = type(estimator).__new__(type(estimator))
+        loaded.__setstate__(state)
+        assert loaded.get_params()["n_threads"] == "auto"

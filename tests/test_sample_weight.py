@@ -155,3 +155,57 @@ def test_huge_weights_weigh_as_their_ratios(blobs):
     huge = VAETransformer(2, **FAST).fit(blobs, sample_weight=w * 1e300)
     assert np.isfinite(huge.mean_).all() and np.isfinite(huge.scale_).all()
     assert_allclose(huge.transform(blobs), plain.transform(blobs), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        np.r_[1e308, np.ones(99)],
+        np.full(100, 1e308),
+        np.where(np.arange(100) % 2, 1e308, 1e-308),
+        np.full(100, 5e-324),
+        np.r_[np.full(50, 5e-324), np.ones(50)],
+        np.r_[1e308, np.full(99, 5e-324)],
+        np.r_[1e150, np.full(99, 5e-324)],
+    ],
+    ids=[
+        "one-1e308",
+        "all-1e308",
+        "1e308-and-1e-308",
+        "all-5e-324",
+        "half-5e-324",
+        "1e308-and-5e-324",
+        "1e150-and-5e-324",
+    ],
+)
+def test_extreme_weights_fit_finitely(blobs, weights):
+    # Weights of 1e308 once gave LinAlgError or ZeroDivisionError (sums overflow);
+    # the smallest positive doubles must not divide by zero either.
+    X = blobs[:100]
+    for fit_kwargs in ({}, {"y": (X[:, 0] > 0).astype(int)}):
+        vae = VAETransformer(2, max_iter=3, target_weight=float(bool(fit_kwargs)))
+        vae.set_params(hidden_layer_sizes=(16,), random_state=0)
+        vae.fit(X, sample_weight=weights, **fit_kwargs)
+        assert np.isfinite(vae.mean_).all() and np.isfinite(vae.scale_).all()
+        assert np.isfinite(vae.loss_curve_).all()
+        assert np.isfinite(vae.transform(X)).all()
+    stream = VAETransformer(2, hidden_layer_sizes=(16,), random_state=0)
+    stream.partial_fit(X, sample_weight=weights).partial_fit(X, sample_weight=weights)
+    assert np.isfinite(stream.loss_curve_).all()
+
+
+def test_a_huge_whole_weight_is_not_spread_out_as_copies():
+    # A weight of 130,000 on one of 200 rows made 130,199 training rows (seconds
+    # and hundreds of MB); copies are made only up to max(4 x rows, 4,096).
+    from skvae._weights import as_repetitions, canonical_rows
+
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    weights = np.r_[130_000.0, np.ones(199)]
+    positions, kept = as_repetitions(*canonical_rows(X, weights), n_rows=200)
+    assert len(positions) == 200
+    assert sorted(kept) == sorted(weights)
+    # Small whole weights are still spread out: four per row, or 4,096 rows.
+    for weights, n_copies in [(np.full(200, 4.0), 800), (np.full(10, 400.0), 4_000)]:
+        rows = X[: len(weights)]
+        positions, kept = as_repetitions(*canonical_rows(rows, weights), len(rows))
+        assert len(positions) == n_copies and np.all(kept == 1)

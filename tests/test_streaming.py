@@ -249,3 +249,32 @@ def test_transform_during_partial_fit_answers_with_a_complete_model():
         thread.join()
     assert errors == []
     assert results and all(np.isfinite(r).all() for r in results)
+
+
+def test_a_column_constant_so_far_that_starts_to_vary():
+    # Its encoder weights never trained (the input was always 0): scaled by the
+    # first spread it meets they threw the latent far out.
+    rng = np.random.default_rng(0)
+    first = np.column_stack([rng.normal(size=200), np.full(200, 5.0)])
+    later = np.column_stack([rng.normal(size=200), rng.normal(5.0, 1e3, size=200)])
+    vae = VAETransformer(1, **STREAM).partial_fit(first)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the drift warning
+        vae.partial_fit(later).partial_fit(later)
+    assert np.all(np.abs(vae.transform(later)) < 10)
+    assert vae.scale_[1] == pytest.approx(
+        np.concatenate([first, later, later])[:, 1].std()
+    )
+
+
+def test_a_stream_of_categories_only_saves_and_loads():
+    # Adam keeps no state for the (unused) Gaussian variance of a table without
+    # continuous columns: the saved moments say whose they are.
+    table = pd.DataFrame({"c": list("abcab") * 20, "d": list("xyxyy") * 20})
+    vae = VAETransformer(2, **STREAM).partial_fit(table).partial_fit(table)
+    loaded = pickle.loads(pickle.dumps(vae))
+    assert_array_equal(loaded.transform(table), vae.transform(table))
+    assert_allclose(
+        loaded.partial_fit(table).transform(table),
+        vae.partial_fit(table).transform(table),
+    )

@@ -364,3 +364,58 @@ def test_any_finite_magnitude_is_modelled(blobs):
     global_scale = VAETransformer(2, scaling="global", **FAST).fit(big)
     assert np.isfinite(global_scale.scale_).all()
     assert np.isfinite(global_scale.score_samples(big)).all()
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+def test_a_column_of_identifiers_is_refused_before_its_one_hot_block(as_category):
+    # 50,000 distinct names on 60,000 rows asked for 22 GiB of one-hot values; a
+    # categorical column of more than MAX_CATEGORIES levels is now refused first.
+    import tracemalloc
+
+    from skvae._tabular import MAX_CATEGORIES
+
+    n_rows, n_levels = 6_000, 5 * MAX_CATEGORIES  # one-hot: 229 MiB in float64
+    rng = np.random.default_rng(0)
+    names = pd.Series([f"name{i}" for i in rng.integers(0, n_levels, n_rows)])
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n_rows),
+            "who": names.astype("category" if as_category else object),
+        }
+    )
+    n_found = frame["who"].nunique()
+    assert n_found > MAX_CATEGORIES
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as caught:
+            VAETransformer(2, **FAST).fit(frame)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(caught.value)
+    assert f"'who' has {n_found:,} categories" in message
+    assert f"more than the {MAX_CATEGORIES:,}" in message
+    assert "drop it" in message and "TargetEncoder" in message
+    assert peak < 64 * 2**20  # refused before the one-hot block
+
+
+def test_a_column_of_max_categories_levels_is_accepted():
+    from skvae._tabular import MAX_CATEGORIES, fit_encode
+
+    levels = pd.Series([f"l{i}" for i in range(MAX_CATEGORIES)] * 2, dtype=object)
+    frame = pd.DataFrame({"x": np.arange(2.0 * MAX_CATEGORIES), "level": levels})
+    with pytest.warns(UserWarning, match="categories"):  # many: a warning only
+        codec, values, _ = fit_encode(frame, "from_dtype", True, None)
+    assert values.shape == (2 * MAX_CATEGORIES, 1 + MAX_CATEGORIES)
+    assert codec.width == 1 + MAX_CATEGORIES
+
+
+def test_level_frequencies_sum_to_one_whatever_the_weights():
+    # Weights summing to less than 1 left the frequencies (the fill of a
+    # missing entry) short of 1.
+    from skvae._tabular import fit_encode
+
+    table = pd.DataFrame({"c": pd.Categorical(list("aabbc") * 4)})
+    weights = np.full(len(table), 1e-3)
+    codec, _, _ = fit_encode(table, "from_dtype", True, None, weights=weights)
+    assert codec.columns[0].frequencies.sum() == pytest.approx(1.0)

@@ -375,3 +375,30 @@ def test_thread_count_changes_a_fit_only_within_float32_rounding(blobs):
     finally:
         torch.set_num_threads(saved)
     assert_allclose(one, two, rtol=1e-5, atol=1e-6)
+
+
+def test_the_auto_budget_of_small_data_is_at_most_auto_steps_epochs():
+    # A default fit on 200 rows x 2,000 columns ran 2,058 epochs: its budget, for
+    # 180 training rows (one step an epoch), is the documented maximum of
+    # AUTO_STEPS = 10,000 epochs; no size gets more.
+    from skvae._setup import budget
+
+    assert budget(VAETransformer(), 180) == (180, _training.AUTO_STEPS)
+    for n_train in [1, 2, 90, 180, 256, 257, 270, 1_212, 54_000, 10**7]:
+        batch_size = _training.auto_batch_size(n_train)
+        assert _training.auto_max_iter(n_train, batch_size) <= _training.AUTO_STEPS
+    # The budgets of the benchmarks' sizes (training rows) are those it had.
+    assert _training.auto_max_iter(270, 256) == 5_000  # 300 rows
+    assert _training.auto_max_iter(1_212, 256) == 2_000  # digits
+    assert _training.auto_max_iter(54_000, 512) == 200  # MNIST
+
+
+def test_wide_short_data_start_at_the_ppca_likelihood():
+    # Standard normal noise: the best model is N(0, I), -0.5 log(2 pi e) a value.
+    X = np.random.default_rng(0).normal(size=(60, 600))
+    vae = VAETransformer(2, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        vae.fit(X)
+    bound = -0.5 * np.log(2 * np.pi * np.e) * X.shape[1]
+    assert vae.best_validation_score_ > 1.02 * bound  # -1284 with the bug, -852 fixed
