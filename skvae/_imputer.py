@@ -344,8 +344,7 @@ class VAEImputer(BaseVAE):
         if self.sample_posterior:
             seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
-        draws = 1 if self.sample_posterior else N_IMPUTE_DRAWS
-        with inference_threads(vae.n_threads, vae.module_, len(values), draws):
+        with inference_threads(vae.n_threads, vae.module_, len(values), N_IMPUTE_DRAWS):
             encoded = impute_encoded(vae.module_, values, observed, generator)
         return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
 

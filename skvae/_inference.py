@@ -120,8 +120,9 @@ def encode_checked(
     """Encode a validated table for a fitted model: (values, observed).
 
     The one path from rows to the model's space after fit: it checks that the
-    values suit the likelihood (see ``check_likelihood_range``); ``strict`` makes
-    unknown categories an error whatever ``handle_unknown`` says (training).
+    values suit the likelihood (see ``check_likelihood_range``); ``strict``
+    (training batches) makes a categorical column whose values are not of its
+    levels' kind (text for numbers, numbers for text) an error.
     """
     if strict:
         values, observed = codec.encode(X, handle_unknown, strict=True)

@@ -79,9 +79,11 @@ def free_cores(limit: int) -> int:
 
     Linux's ``/proc/loadavg`` counts the runnable threads of the machine; less
     this process's own (``/proc/self/task/*/stat``), the rest are other
-    processes' threads, which a team of ours would share cores with. Read three
-    times, 1 ms apart, and the median taken: the count is instantaneous. Without
-    ``/proc``, every core counts as free.
+    processes' threads, which a team of ours would share cores with. The counts
+    are instantaneous: read three times, 1 ms apart, the smallest is taken, since
+    another process that keeps a core busy is there every time, while a thread
+    of ours that stops between the two reads looks like someone else's once.
+    Without ``/proc``, every core counts as free.
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -95,24 +97,31 @@ def free_cores(limit: int) -> int:
         counts.append(others)
         if i < 2:
             threading.Event().wait(0.001)
-    return max(1, min(limit, cores - sorted(counts)[1]))
+    return max(1, min(limit, cores - min(counts)))
+
+
+def _own_running() -> int:
+    """Count this process's runnable threads now."""
+    running = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        # The state follows the command name, which may hold spaces: ") R ".
+        if stat[stat.rindex(")") + 2] == "R":
+            running += 1
+    return running
 
 
 def _others_running() -> int | None:
     """Runnable threads of other processes now; None where ``/proc`` is not."""
     try:
+        before = _own_running()
         with open("/proc/loadavg") as f:
             running = int(f.read().split()[3].split("/")[0])
-        ours = 0
-        for task in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task}/stat") as f:
-                    stat = f.read()
-            except OSError:  # the thread ended meanwhile
-                continue
-            # The state follows the command name, which may hold spaces: ") R ".
-            if stat[stat.rindex(")") + 2] == "R":
-                ours += 1
+        ours = max(before, _own_running())  # ours on either side of the count
         return max(running - ours, 0)
     except (OSError, ValueError, IndexError):
         return None
