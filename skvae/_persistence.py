@@ -220,12 +220,7 @@ def _meta_module(data: dict[str, Any]) -> VAE:
     saved weights.
     """
     with torch.device("meta"):
-        likelihood = TableLikelihood(
-            data["n_continuous"],
-            data["continuous"],
-            data["n_binary"],
-            tuple(data["cardinalities"]),
-        )
+        likelihood = _likelihood(data)
         if data["min_variance"] is not None:
             likelihood.continuous.min_log_var = math.log(data["min_variance"])
         return VAE(
@@ -235,6 +230,16 @@ def _meta_module(data: dict[str, Any]) -> VAE:
             likelihood,
             _target_from_data(data.get("target"), data["n_components"]),
         )
+
+
+def _likelihood(data: dict[str, Any]) -> TableLikelihood:
+    """Build the likelihood the saved module's numbers describe (current device)."""
+    return TableLikelihood(
+        data["n_continuous"],
+        data["continuous"],
+        data["n_binary"],
+        tuple(data["cardinalities"]),
+    )
 
 
 def _target_to_data(target: Any) -> dict[str, Any] | None:
@@ -572,6 +577,13 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def _is_float_array(value: Any, shape: tuple[int, ...]) -> bool:
+    """Tell a float32 or float64 array of ``shape`` (any values)."""
+    return (
+        isinstance(value, np.ndarray) and value.dtype in FLOATS and value.shape == shape
+    )
+
+
 def _check_keys(field: str, data: Any, keys: tuple[str, ...]) -> None:
     if not isinstance(data, dict):
         raise _invalid(field, f"must be a dict, got {_describe(data)}")
@@ -712,11 +724,7 @@ def _check_levels(field: str, column: dict[str, Any], kind: str) -> None:
             f"{_show(levels)}",
         )
     frequencies = column["frequencies"]
-    if not (
-        isinstance(frequencies, np.ndarray)
-        and frequencies.dtype in FLOATS
-        and frequencies.shape == (n_levels,)
-    ):
+    if not _is_float_array(frequencies, (n_levels,)):
         raise _invalid(
             field,
             f"frequencies must be a float array of one frequency per level "
@@ -886,12 +894,7 @@ def _check_level_index(data: dict[str, Any], weights: dict[str, np.ndarray]) -> 
     arrays, whose shapes are checked by now.
     """
     with torch.device("cpu"):
-        reference = TableLikelihood(
-            data["n_continuous"],
-            data["continuous"],
-            data["n_binary"],
-            tuple(data["cardinalities"]),
-        )
+        reference = _likelihood(data)
     for name, tensor in reference.state_dict().items():
         if not tensor.is_floating_point():
             key = f"likelihood.{name}"
@@ -1007,11 +1010,7 @@ def _check_latent_attributes(state: dict[str, Any], module: dict[str, Any]) -> N
         value = state.get(key)
         if value is None:
             continue
-        if not (
-            isinstance(value, np.ndarray)
-            and value.dtype in FLOATS
-            and value.shape == (n_components,)
-        ):
+        if not _is_float_array(value, (n_components,)):
             raise _invalid(
                 key,
                 f"must be a float array of shape ({n_components},), got "
@@ -1152,9 +1151,7 @@ def _check_running_moments(data: Any, columns: list[dict[str, Any]]) -> None:
         _check_float_array(f"{field}[{key!r}]", data[key], (n_cont,))
     std = data["std"]
     if not (
-        isinstance(std, np.ndarray)
-        and std.dtype in FLOATS
-        and std.shape == (n_cont,)
+        _is_float_array(std, (n_cont,))
         and (np.isnan(std).all() or (np.isfinite(std).all() and np.all(std >= 0)))
     ):
         raise _invalid(
