@@ -226,7 +226,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         to the share of the data's variance kept); its cumulative sum over the
         dimensions sorted by it tells how many carry most of the information.
 
-    noise_variance_ : ndarray of shape (n_features_in_,)
+    noise_variance_ : ndarray of shape (n_features,)
         Each column's variance around the decoder's mean, in the units of ``X``:
         the Gaussian likelihood's learned variance, as factor analysis's
         ``noise_variance_`` (PCA's is one number shared by all columns). NaN for
