@@ -431,26 +431,29 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         The first call fits the column codec (scaling statistics, categories) and
         starts the model (at probabilistic PCA of the batch for a Gaussian
         likelihood) and the optimizer from this batch; later calls continue with
-        the same optimizer state, and need the same columns. On a model fitted
-        with ``fit``, the first call continues from its weights with a new
-        optimizer. ``n_samples_seen_`` and ``n_iter_`` count the rows and calls.
-        There is no early stopping: the caller decides when to stop, for instance
-        on ``score`` of held-out rows.
+        the same optimizer state, and need the same columns. Each call updates
+        the column statistics with its rows (as ``StandardScaler.partial_fit``)
+        and re-expresses the model in the new units, keeping what it learned.
+        On a model fitted with ``fit``, the first call continues from its
+        weights with a new optimizer. ``n_samples_seen_`` and ``n_iter_`` count
+        the rows and calls. There is no early stopping: the caller decides when
+        to stop, for instance on ``score`` of held-out rows.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             A batch of rows. The first batch needs at least two rows and fixes
-            what the codec learns, so make it representative: all the categories,
-            the range of each column.
+            the categories of each column and the PCA start: give it every
+            level. Shuffle the rows across batches: the model learns by gradient
+            steps and favours what the latest batches show.
 
         y : None
             Ignored; present for API consistency. ``partial_fit`` trains without
             labels, and is only available with ``target_weight=0``.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each row's terms in the loss (and, in the first call, in
-            the column statistics and the PCA start). None: all 1.
+            Weight of each row's terms in the loss and in the column statistics
+            (and, in the first call, in the PCA start). None: all 1.
 
         Returns
         -------
