@@ -465,6 +465,44 @@ class VAE(nn.Module):
             continuous.scale_variance(1.0 / a.square())
 
     @torch.no_grad()
+    def change_latent(
+        self, shift: np.ndarray, scale: np.ndarray, x: torch.Tensor
+    ) -> None:
+        """Re-express the latent space as ``z_new = (z - shift) / scale``.
+
+        The encoder's mean is shifted and scaled, and the decoder's layers that
+        read z take the inverse, so that ``decode(encode(x))`` through the
+        posterior mean is unchanged: only the coordinates of the latent space
+        move, toward the prior's where ``shift`` and ``scale`` are the moments
+        of the encoded rows. The posterior's log-variance moves by
+        ``-2 log(scale)`` through the bias of its head: exactly for rows at the
+        mean pre-activation over ``x`` (encoded rows), to first order
+        elsewhere, as the head's soft bound is not linear. Not for a model with
+        a target, whose prior or head reads z.
+        """
+        if self.target is not None:
+            raise ValueError("change_latent is not defined for a model with a target.")
+        like = next(self.parameters())
+        m = torch.as_tensor(shift, dtype=like.dtype, device=like.device)
+        s = torch.as_tensor(scale, dtype=like.dtype, device=like.device)
+        encoder, decoder = self.encoder, self.decoder
+        pre = encoder.log_var(encoder.hidden(x.to(like.dtype))).mean(dim=0)
+        bound = LOG_VAR_BOUND * (1 - 1e-6)
+        old = LOG_VAR_BOUND * torch.tanh(pre / LOG_VAR_BOUND)
+        new = torch.clamp(old - 2 * torch.log(s), -bound, bound)
+        encoder.log_var.bias += LOG_VAR_BOUND * torch.atanh(new / LOG_VAR_BOUND) - pre
+        # mu = linear(x) + mu_head(h): (mu - m) / s
+        encoder.linear.bias -= m
+        for layer in (encoder.linear, encoder.mu):
+            layer.weight /= s[:, None]
+            layer.bias /= s
+        # Layers that read z: W z + b = (W s) z_new + (b + W m)
+        first = [layer for layer in decoder.hidden if isinstance(layer, nn.Linear)]
+        for layer in [decoder.linear, *(first[:1] or [decoder.out])]:
+            layer.bias += layer.weight @ m
+            layer.weight *= s
+
+    @torch.no_grad()
     def iwae_bound(
         self,
         x: torch.Tensor,

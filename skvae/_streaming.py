@@ -14,7 +14,8 @@ last complete model. And a call that fails leaves everything as it was.
 The column statistics follow the stream (``RunningMoments``): each batch updates
 the means, scales, ranges and level frequencies, and the module is re-expressed in
 the new units (``VAE.change_units``), so that what it has learned is kept while
-the order of the batches no longer decides the standardisation. The first batch
+the order of the batches no longer decides the standardisation. The latent
+space and the noise variances follow too (``_follow_batch``). The first batch
 sets the fit up as ``fit`` does (``_setup``); ``first_batch``, ``next_batch`` and
 ``stream_batch`` return attributes for the estimator to take, and set nothing on
 it.
@@ -297,6 +298,68 @@ def _warn_drift(codec: TableCodec, before: RunningMoments, after: RunningMoments
     )
 
 
+def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
+    """Move the latent space and the noise variances to include a new batch.
+
+    Gradient steps change what a model has learned slowly, one learning rate at
+    a time: a batch unlike those before it (another species, a later range of
+    a sorted column) would be encoded far out in the latent space, and modelled
+    with the noise of the rows before it, for many batches. Two parts of the
+    model have a closed form instead, at any stationary point of the ELBO, and
+    follow the stream as the column statistics do, pooling the rows seen so far
+    (``n_seen``, at that point) with the batch:
+
+    - the latent space, where the encoded rows' mean is 0 and their second
+      moment, E[mu^2 + sigma^2], is 1 per dimension (a shift or scale of z the
+      decoder can undo would otherwise lower the KL). The batch's moments pooled
+      with those of the rows before it (0 and 1) give the shift and scale that
+      ``VAE.change_latent`` takes out;
+    - the Gaussian noise variance of each continuous column, the mean squared
+      residual ``(x - decode(z))^2`` over rows and posterior draws: the current
+      variance (the rows before) pooled with the batch's residuals over its
+      observed entries.
+
+    Each is an exact maximiser of the ELBO over its parameters for the pooled
+    rows when the rest of the model is held fixed (the latent's, up to the
+    posterior variance's soft bound, see ``change_latent``); gradient steps on
+    the batch follow. A batch like the rows before it changes nothing but
+    noise of order 1/(rows seen).
+    """
+    module = stream.module
+    dtype = next(module.parameters()).dtype
+    device = next(module.parameters()).device
+    x = torch.as_tensor(batch.values, dtype=dtype, device=device)
+    weights = np.ones(len(x)) if batch.weights is None else _mean_one(batch.weights)
+    w = weights / weights.sum()
+    n = len(x)
+    if module.target is None:
+        with torch.no_grad():
+            mu, log_var = module.encode(x)
+        mu = mu.double().cpu().numpy()
+        var = log_var.exp().double().cpu().numpy()
+        mean = w @ mu
+        second = w @ (np.square(mu) + var)
+        shift = n / (n_seen + n) * mean
+        moment = (n_seen + n * second) / (n_seen + n)
+        scale = np.sqrt(np.maximum(moment - np.square(shift), 1e-12))
+        module.change_latent(shift, scale, x)
+    likelihood = module.likelihood
+    c = likelihood.n_continuous
+    if not c or not hasattr(likelihood.continuous, "scale_variance"):
+        return
+    with torch.no_grad():
+        mu, log_var = module.encode(x)
+        eps = torch.randn(mu.shape, generator=stream.generator, device=device)
+        out = module.decode(module.reparameterize(mu, log_var, eps))
+        residual = (x[:, :c] - out[:, :c]).square().double().cpu().numpy()
+        variance = likelihood.continuous.log_var().exp().double().cpu().numpy()
+    observed = batch.observed[:, :c] * weights[:, None]
+    count = observed.sum(axis=0)  # weights have mean 1: rows' worth per column
+    pooled = (n_seen * variance + (observed * residual).sum(axis=0)) / (n_seen + count)
+    factor = torch.as_tensor(pooled / variance, dtype=dtype, device=device)
+    likelihood.continuous.scale_variance(factor)
+
+
 def stream_batch(
     estimator: Any, fitted: dict[str, Any], batch: Batch
 ) -> dict[str, Any]:
@@ -318,6 +381,8 @@ def stream_batch(
     try:  # up to the last change of the stream: any failure restores it whole
         if batch.units is not None:
             stream.module.change_units(*batch.units)
+        if fitted["n_samples_seen_"]:
+            _follow_batch(stream, batch, fitted["n_samples_seen_"])
         n_threads = training_threads(estimator.n_threads, stream.module, batch_size)
         with torch_threads(n_threads):
             loss = stream_epoch(

@@ -433,7 +433,11 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         likelihood) and the optimizer from this batch; later calls continue with
         the same optimizer state, and need the same columns. Each call updates
         the column statistics with its rows (as ``StandardScaler.partial_fit``)
-        and re-expresses the model in the new units, keeping what it learned.
+        and re-expresses the model in the new units, keeping what it learned;
+        then it moves the latent space and the noise variances to their
+        closed-form values over the rows so far and the batch (the user guide's
+        large data page says how), so that a batch unlike those before it is
+        not encoded far out or scored with their noise.
         On a model fitted with ``fit``, the first call continues from its
         weights with a new optimizer. ``n_samples_seen_`` and ``n_iter_`` count
         the rows and calls. There is no early stopping: the caller decides when
@@ -444,8 +448,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         X : array-like of shape (n_samples, n_features)
             A batch of rows. The first batch needs at least two rows and fixes
             the categories of each column and the PCA start: give it every
-            level. Shuffle the rows across batches: the model learns by gradient
-            steps and favours what the latest batches show.
+            level. Shuffle the rows across batches: the network learns by
+            gradient steps and favours what the latest batches show.
 
         y : None
             Ignored; present for API consistency. ``partial_fit`` trains without

@@ -1,5 +1,7 @@
 """The torch model on its own: initialisation, bounds and their exactness."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -90,3 +92,37 @@ def test_the_iwae_bound_is_a_method_of_the_model():
     a = module.iwae_bound(x, 8, torch.Generator().manual_seed(2))
     b = iwae_bound(module, x, 8, torch.Generator().manual_seed(2))
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("hidden", [(32, 16), ()])
+def test_change_latent_moves_the_coordinates_not_the_reconstruction(hidden):
+    # z_new = (z - shift) / scale: the posterior mean moves so, the decoder
+    # undoes it, and the posterior's log-variance moves by -2 log(scale) (exactly
+    # at the mean pre-activation of the head, to first order around it).
+    X = StandardScaler().fit_transform(load_breast_cancer().data)
+    module, _ = _pca_started_vae(X, 3, hidden)
+    generator = torch.Generator().manual_seed(1)
+    for p in module.parameters():  # away from the PCA start's exact layout
+        p.data += 0.05 * torch.randn(p.shape, generator=generator)
+    x = torch.as_tensor(X)
+    shift, scale = np.array([0.5, -1.0, 2.0]), np.array([2.0, 0.5, 1.5])
+    with torch.no_grad():
+        mu, log_var = module.encode(x)
+        decoded = module.decode(mu).numpy()
+        moved = copy.deepcopy(module)
+        moved.change_latent(shift, scale, x)
+        new_mu, new_log_var = moved.encode(x)
+        redecoded = moved.decode(new_mu).numpy()
+    mu, new_mu = mu.numpy(), new_mu.numpy()
+    np.testing.assert_allclose(new_mu, (mu - shift) / scale, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(redecoded, decoded, rtol=1e-9, atol=1e-9)
+    change = (new_log_var - log_var).mean(dim=0).numpy()
+    np.testing.assert_allclose(change, -2 * np.log(scale), atol=0.05)
+
+
+def test_change_latent_refuses_a_model_with_a_target():
+    from skvae._model import ClassPrior
+
+    module = VAE(4, 2, (8,), "gaussian", target=ClassPrior(3, 2))
+    with pytest.raises(ValueError, match="target"):
+        module.change_latent(np.zeros(2), np.ones(2), torch.zeros(5, 4))
