@@ -58,7 +58,8 @@ class VAEImputer(BaseVAE):
     sample_posterior : bool, default=False
         Whether to draw each imputation from the model's conditional distribution
         of the missing entries given the observed ones, instead of taking its
-        mean. Draws are seeded by ``random_state``: with an int, ``transform``
+        mean; Gaussian draws are truncated to the column's training range.
+        Draws are seeded by ``random_state``: with an int, ``transform``
         gives the same draws on every call. For multiple imputation, fit with
         several ``random_state`` values, as with
         :class:`~sklearn.impute.IterativeImputer`.
@@ -345,7 +346,9 @@ class VAEImputer(BaseVAE):
             seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
         with inference_threads(vae.n_threads, vae.module_, len(values), N_IMPUTE_DRAWS):
-            encoded = impute_encoded(vae.module_, values, observed, generator)
+            encoded = impute_encoded(
+                vae.module_, values, observed, generator, codec.encoded_range()
+            )
         return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
 
 

@@ -232,22 +232,39 @@ def noise_variance(module: VAE, codec: TableCodec) -> np.ndarray:
     return out
 
 
+def bounds_tensors(
+    module: VAE, bounds: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``TableCodec.encoded_range`` as tensors like the module's parameters."""
+    if bounds is None:
+        return None
+    like = next(module.parameters())
+    return tuple(
+        torch.as_tensor(b, dtype=like.dtype, device=like.device) for b in bounds
+    )
+
+
 def sample_rows(
     module: VAE,
     n_samples: int,
     generator: torch.Generator,
     codes: torch.Tensor | None = None,
     noise: bool = True,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Draw z from the prior (of the classes in ``codes``), then x or E[x|z].
 
-    Returns encoded rows (n_samples, width), float64.
+    ``bounds`` (``TableCodec.encoded_range``) truncate the Gaussian draws to the
+    training range. Returns encoded rows (n_samples, width), float64.
     """
     with torch.no_grad():
         z = module.sample_prior(n_samples, generator, codes)
         out = module.decode(z)
         likelihood = module.likelihood
-        x = likelihood.sample(out, generator) if noise else likelihood.mean(out)
+        if noise:
+            x = likelihood.sample(out, generator, bounds_tensors(module, bounds))
+        else:
+            x = likelihood.mean(out)
     return x.cpu().numpy()
 
 
@@ -256,14 +273,17 @@ def impute_encoded(
     values: np.ndarray,
     observed: np.ndarray,
     generator: torch.Generator | None = None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Complete encoded rows from their observed entries (see ``_model.impute``).
 
     Without a ``generator``: the conditional mean, with ``N_IMPUTE_DRAWS`` fixed
     draws shared by every row, so that a row's value is reproducible and does not
     depend on the rows around it. With one: a draw from the conditional
-    distribution, each row with draws of its own.
+    distribution, each row with draws of its own, Gaussian entries truncated to
+    ``bounds`` (``TableCodec.encoded_range``) when given.
     """
+    limits = bounds_tensors(module, bounds)
     device = next(module.parameters()).device
     n_components = module.encoder.mu.out_features
     eps = torch.randn(
@@ -281,7 +301,7 @@ def impute_encoded(
                 device=x.device,
                 dtype=x.dtype,
             )
-        return impute(module, x, mask, draws, generator)
+        return impute(module, x, mask, draws, generator, limits)
 
     width = module.likelihood.n_outputs
     return apply_in_chunks(

@@ -70,11 +70,49 @@ class GaussianLikelihood(nn.Module):
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         return out
 
-    def sample(self, out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(
+    def sample(
+        self,
+        out: torch.Tensor,
+        generator: torch.Generator,
+        bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Draw x ~ N(out, variance); within ``bounds`` (low, high) if given.
+
+        With bounds, each entry is drawn from its Gaussian truncated to the
+        interval (by the inverse CDF), so that no mass piles up at the bounds as
+        it would under clipping; see ``truncated_normal``.
+        """
+        sd = torch.exp(0.5 * self.log_var())
+        if bounds is None:
+            noise = torch.randn(
+                out.shape, generator=generator, device=out.device, dtype=out.dtype
+            )
+            return out + sd * noise
+        low, high = bounds
+        uniform = torch.rand(
             out.shape, generator=generator, device=out.device, dtype=out.dtype
         )
-        return out + torch.exp(0.5 * self.log_var()) * noise
+        return out + sd * truncated_normal((low - out) / sd, (high - out) / sd, uniform)
+
+
+def truncated_normal(
+    a: torch.Tensor, b: torch.Tensor, uniform: torch.Tensor
+) -> torch.Tensor:
+    """Draw standard normals truncated to [a, b], from uniform draws on (0, 1).
+
+    The inverse CDF, Phi^-1(Phi(a) + u (Phi(b) - Phi(a))), computed in the lower
+    tail (intervals above 0 are mirrored) where Phi keeps its relative precision.
+    An interval beyond ~38 standard deviations, whose probability underflows,
+    gives its bound nearer to 0.
+    """
+    flip = (a + b) > 0  # mirror: [a, b] -> [-b, -a]
+    lo = torch.where(flip, -b, a)
+    hi = torch.where(flip, -a, b)
+    p_lo, p_hi = torch.special.ndtr(lo), torch.special.ndtr(hi)
+    t = torch.special.ndtri(p_lo + uniform * (p_hi - p_lo))
+    t = torch.where(p_hi > p_lo, t, hi)  # probability underflow: the nearer bound
+    t = torch.minimum(torch.maximum(t, lo), hi)  # rounding at the ends
+    return torch.where(flip, -t, t)
 
 
 class BernoulliLikelihood(nn.Module):
@@ -209,11 +247,24 @@ class TableLikelihood(nn.Module):
             parts.append(probs[..., self.cat_valid])
         return torch.cat(parts, dim=-1)
 
-    def sample(self, out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Draw encoded rows; categorical columns come back one-hot."""
+    def sample(
+        self,
+        out: torch.Tensor,
+        generator: torch.Generator,
+        bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Draw encoded rows; categorical columns come back one-hot.
+
+        ``bounds`` (low, high), each of length ``n_continuous``, truncate the
+        Gaussian features' draws to that range (ignored for Bernoulli features).
+        """
         o_cont, o_bin, o_cat = self._split(out)
+        if isinstance(self.continuous, GaussianLikelihood):
+            cont = self.continuous.sample(o_cont, generator, bounds)
+        else:
+            cont = self.continuous.sample(o_cont, generator)
         parts = [
-            self.continuous.sample(o_cont, generator),
+            cont,
             torch.bernoulli(torch.sigmoid(o_bin), generator=generator),
         ]
         if self.cardinalities:

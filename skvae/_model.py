@@ -681,6 +681,7 @@ def impute(
     mask: torch.Tensor,
     eps: torch.Tensor,
     generator: torch.Generator | None = None,
+    bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Complete encoded rows from their observed entries, (B, D).
 
@@ -692,7 +693,8 @@ def impute(
     x ~ p(x | z_k). ``eps`` of shape (K, k) is shared by every row, so that a
     row's mean does not depend on the rows around it; (K, B, k) gives each row its
     own draws. Only the entries where ``mask`` is 0 are meant to be used; observed
-    entries come back reconstructed.
+    entries come back reconstructed. ``bounds`` truncate the Gaussian draws (see
+    ``TableLikelihood.sample``).
     """
     if eps.dim() == 2:  # (K, k): the same draws for every row
         eps = eps[:, None, :]
@@ -702,4 +704,4 @@ def impute(
         return (weights[..., None] * module.likelihood.mean(out)).sum(dim=0)
     pick = torch.multinomial(weights.T, 1, generator=generator)[:, 0]  # (B,)
     chosen = out[pick, torch.arange(x.shape[0], device=x.device)]  # (B, D)
-    return module.likelihood.sample(chosen, generator)
+    return module.likelihood.sample(chosen, generator, bounds)

@@ -112,6 +112,19 @@ class TableCodec:
             [getattr(self.columns[i], attr) for i in self.positions(CONTINUOUS)]
         )
 
+    def encoded_range(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return the training range of each continuous column, in encoded units.
+
+        None where the continuous columns are not standardised (Bernoulli).
+        """
+        if not self.standardize:
+            return None
+        mean = self.continuous_attribute("mean")
+        scale = self.continuous_attribute("scale")
+        low = (self.continuous_attribute("low") - mean) / scale
+        high = (self.continuous_attribute("high") - mean) / scale
+        return low.astype(np.float64), high.astype(np.float64)
+
     def log_jacobian(self, observed: np.ndarray) -> np.ndarray:
         """Log-Jacobian of the standardisation of each row's observed entries.
 
@@ -222,12 +235,14 @@ class TableCodec:
         """Turn encoded rows into a table like the training one.
 
         Gaussian continuous values are unstandardised and clipped to the range seen
-        in training (a sampled age is never negative, a count never below its
-        minimum); a binary column takes the level whose probability is above 1/2
-        and a categorical one its likeliest level (samples, being 0/1 and one-hot,
-        go through the same rule unchanged). With ``samples=True``, columns whose
-        training values are all whole numbers (integers stored as floats, say,
-        because of missing values) get whole-number samples.
+        in training (a mean age is never negative, a count never below its
+        minimum; draws from ``sample`` are already within it, truncated by
+        ``TableLikelihood.sample``); a binary column takes the level whose
+        probability is above 1/2 and a categorical one its likeliest level
+        (samples, being 0/1 and one-hot, go through the same rule unchanged).
+        With ``samples=True``, columns whose training values are all whole
+        numbers (integers stored as floats, say, because of missing values) get
+        whole-number samples.
         """
         out: dict[int, Any] = {}
         cont = self.positions(CONTINUOUS)

@@ -260,7 +260,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     Fitted on a DataFrame, ``inverse_transform`` and ``sample`` return a DataFrame
     with the same columns and dtypes (integers rounded, categories with the same
     levels); fitted on an array, they return an array. With the Gaussian likelihood,
-    their continuous values are clipped to each column's range in the training data.
+    their continuous values stay within each column's range in the training data:
+    decoder means are clipped to it and ``sample``'s draws truncated to it.
 
     References
     ----------
@@ -592,9 +593,12 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             that samples spread like the data. With False, return the decoder mean
             E[x|z]: smoother rows, probabilities for a Bernoulli likelihood.
 
-            Gaussian columns are clipped to their training range; with noise,
-            columns whose training values are all whole numbers get whole-number
-            samples, and integer columns are rounded either way.
+            With noise, each Gaussian column is drawn from its distribution
+            truncated to the column's training range (no mass piles up at the
+            minimum or maximum, as it would under clipping), and columns whose
+            training values are all whole numbers get whole-number samples.
+            Without, decoder means are clipped to the range; integer columns are
+            rounded either way.
 
         Returns
         -------
@@ -618,7 +622,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         )
         codec, module = self._model()
         with inference_threads(self.n_threads, module, n_samples):
-            encoded = sample_rows(module, n_samples, generator, codes, noise)
+            encoded = sample_rows(
+                module, n_samples, generator, codes, noise, codec.encoded_range()
+            )
         return to_output(codec, encoded, np.float64, samples=noise)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:

@@ -126,3 +126,49 @@ def test_change_latent_refuses_a_model_with_a_target():
     module = VAE(4, 2, (8,), "gaussian", target=ClassPrior(3, 2))
     with pytest.raises(ValueError, match="target"):
         module.change_latent(np.zeros(2), np.ones(2), torch.zeros(5, 4))
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [(-1.0, 2.0), (1.5, 3.0), (5.0, np.inf), (-np.inf, -3.0), (-np.inf, np.inf)],
+)
+def test_truncated_normal_draws_follow_scipys_truncnorm(a, b):
+    from scipy import stats
+
+    from skvae._likelihoods import truncated_normal
+
+    n = 100_000
+    uniform = torch.rand(n, generator=torch.Generator().manual_seed(0)).double()
+    bound = torch.full((n,), a, dtype=torch.float64), torch.full((n,), b).double()
+    t = truncated_normal(*bound, uniform).numpy()
+    reference = stats.truncnorm(a, b)
+    assert a <= t.min() and t.max() <= b
+    assert abs(t.mean() - reference.mean()) < 5 * reference.std() / np.sqrt(n)
+    assert abs(t.std() / reference.std() - 1) < 0.02
+    assert stats.kstest(t, reference.cdf).pvalue > 1e-3
+
+
+def test_truncated_normal_far_outside_gives_the_nearer_bound():
+    from skvae._likelihoods import truncated_normal
+
+    a = torch.tensor([-40.0, 39.0], dtype=torch.float64)
+    b = torch.tensor([-39.0, 40.0], dtype=torch.float64)
+    t = truncated_normal(a, b, torch.tensor([0.5, 0.5], dtype=torch.float64))
+    np.testing.assert_array_equal(t.numpy(), [-39.0, 39.0])
+
+
+def test_gaussian_draws_within_bounds_keep_the_unbounded_stream_otherwise():
+    from skvae._likelihoods import TableLikelihood
+
+    likelihood = TableLikelihood(3).double()
+    out = torch.zeros(500, 3, dtype=torch.float64)
+    low = torch.tensor([-0.5, -np.inf, 0.0], dtype=torch.float64)
+    high = torch.tensor([0.5, 0.0, np.inf], dtype=torch.float64)
+    with torch.no_grad():
+        free = likelihood.sample(out, torch.Generator().manual_seed(0))
+        again = likelihood.sample(out, torch.Generator().manual_seed(0), None)
+        bounds = (low, high)
+        drawn = likelihood.sample(out, torch.Generator().manual_seed(0), bounds)
+    np.testing.assert_array_equal(free.numpy(), again.numpy())
+    assert torch.all((drawn >= low) & (drawn <= high))
+    assert (drawn[:, 0] == 0.5).sum() == 0  # no pile-up at a bound

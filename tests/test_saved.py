@@ -4,8 +4,10 @@ The files in tests/saved/ were written by tests/saved/make_saved.py with the
 main branch at e951e25 (state format 2), before the house refactor: pickles and
 skops files of five models (fitted on an array, on a mixed table with holes,
 with class labels, by partial_fit, and an imputer), with their outputs then.
-Inference runs in float64; a CPU with other vector units may round the last
-digits differently, hence the tolerance (1e-9), far below any meaningful change.
+The one exception is ``sample``, whose draws with noise are truncated to the
+training range since they were saved (clipped then). Inference runs in
+float64; a CPU with other vector units may round the last digits differently,
+hence the tolerance (1e-9), far below any meaningful change.
 """
 
 import pickle
@@ -44,6 +46,14 @@ def test_a_model_saved_before_loads_and_gives_the_same_outputs(name, suffix):
     got = outputs(model, X)
     assert sorted(got) == sorted(expected.files)
     for key in expected.files:
+        if key == "sample":
+            # Draws changed by design since these files: truncated to the range
+            # seen in training instead of clipped to it. Same shape; in range.
+            assert got[key].shape == expected[key].shape
+            seen = X.iloc[:, 0].to_numpy(float) if hasattr(X, "iloc") else X
+            assert np.all(got[key] >= np.nanmin(seen, axis=0))
+            assert np.all(got[key] <= np.nanmax(seen, axis=0))
+            continue
         assert_allclose(got[key], expected[key], rtol=1e-9, atol=1e-9, err_msg=key)
 
 
