@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._holes import hole_model
 from ._inference import encode_checked, latent_attributes, to_output
 from ._setup import new_module, prepare, read_rows, run_training, setup_attributes
 from ._threads import torch_threads
@@ -245,6 +246,10 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
         dict(attributes),
     )
     attributes |= latent_attributes(attributes["module_"], setup.values)
+    # On the set-up sample, as the latent attributes.
+    attributes["_holes"] = hole_model(
+        attributes["module_"], setup.values, setup.observed
+    )
     return attributes
 
 

@@ -251,11 +251,12 @@ def sample_rows(
     codes: torch.Tensor | None = None,
     noise: bool = True,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, torch.Tensor]:
     """Draw z from the prior (of the classes in ``codes``), then x or E[x|z].
 
     ``bounds`` (``TableCodec.encoded_range``) truncate the Gaussian draws to the
-    training range. Returns encoded rows (n_samples, width), float64.
+    training range. Returns encoded rows (n_samples, width), float64, and the
+    draws of z (for ``_holes.draw_holes``).
     """
     with torch.no_grad():
         z = module.sample_prior(n_samples, generator, codes)
@@ -265,7 +266,7 @@ def sample_rows(
             x = likelihood.sample(out, generator, bounds_tensors(module, bounds))
         else:
             x = likelihood.mean(out)
-    return x.cpu().numpy()
+    return x.cpu().numpy(), z
 
 
 def impute_encoded(

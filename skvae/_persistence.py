@@ -523,6 +523,8 @@ def check_state(state: dict[str, Any]) -> None:
     _check_features(state, columns)
     _check_column_attributes(state, columns)
     _check_latent_attributes(state, state["module_"])
+    if state.get("_holes") is not None:  # None or absent: saved before holes
+        _check_holes(state["_holes"], len(columns), state["module_"]["n_components"])
     if state.get("_stream") is not None:
         _check_stream(state["_stream"], module)
         _check_running_moments(state["_stream"].get("statistics"), columns)
@@ -1040,6 +1042,19 @@ def _check_latent_attributes(state: dict[str, Any], module: dict[str, Any]) -> N
             f"must be unique and in sorted order, as fit leaves them, got "
             f"{_show(classes.tolist())}",
         )
+
+
+def _check_holes(data: Any, n_columns: int, n_components: int) -> None:
+    """Check the model of which entries are missing (``_holes.hole_model``)."""
+    _check_keys("_holes", data, ("rate", "coef", "intercept", "count"))
+    _check_float_array("_holes['rate']", data["rate"], (n_columns,))
+    if not np.all((data["rate"] >= 0) & (data["rate"] <= 1)):
+        raise _invalid("_holes['rate']", "must hold shares between 0 and 1")
+    _check_float_array("_holes['coef']", data["coef"], (n_columns, n_components))
+    _check_float_array("_holes['intercept']", data["intercept"], (n_columns,))
+    if not (_is_finite(data["count"]) and data["count"] >= 0):
+        got = _show(data["count"])
+        raise _invalid("_holes['count']", f"must be a finite number >= 0, got {got}")
 
 
 # -- partial_fit's training state -----------------------------------------------------

@@ -30,6 +30,7 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
 
+from ._holes import hole_model
 from ._inference import check_likelihood_range, inference_threads, latent_attributes
 from ._likelihoods import TableLikelihood
 from ._model import VAE, init_from_pca, init_weights, start_target, target_head
@@ -489,6 +490,7 @@ def fit_arrays(
     module = attributes["module_"]
     with inference_threads(estimator.n_threads, module, len(values)):
         attributes |= latent_attributes(module, values, weights)
+        attributes["_holes"] = hole_model(module, values, setup.observed, weights)
     return attributes
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._holes import hole_model, pooled
 from ._inference import encode_checked, inference_threads, latent_attributes
 from ._model import VAE
 from ._setup import (
@@ -366,7 +367,8 @@ def stream_batch(
     """Train one pass over an encoded batch; return the attributes it updates.
 
     ``fitted`` holds the current ``_codec`` (the batch's), ``_stream``,
-    ``n_iter_``, ``n_samples_seen_`` and ``loss_curve_``. Nothing is changed in
+    ``n_iter_``, ``n_samples_seen_``, ``loss_curve_`` and ``_holes`` (the hole
+    model so far, None if none; see ``_holes.pooled``). Nothing is changed in
     place but the stream, whose module is first re-expressed in the batch's
     units; when the batch fails, the stream is restored whole.
     """
@@ -391,6 +393,7 @@ def stream_batch(
         module = published(stream)
         with inference_threads(estimator.n_threads, module, len(batch.values)):
             latent = latent_attributes(module, batch.values, weights)
+            holes = hole_model(module, batch.values, batch.observed, weights)
     except BaseException:
         _restore(stream, saved)  # the units too
         raise
@@ -406,5 +409,6 @@ def stream_batch(
         "loss_curve_": [*fitted["loss_curve_"], loss + jacobian],
         "validation_scores_": None,
         "best_validation_score_": None,
+        "_holes": pooled(fitted.get("_holes"), holes),
         **latent,
     }

@@ -482,6 +482,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                         for name in ("_codec", "module_", "n_iter_", "n_samples_seen_")
                     },
                     "loss_curve_": self.loss_curve_,
+                    "_holes": getattr(self, "_holes", None),  # None: saved before
                 }
                 fitted, batch = next_batch(self, current, X, sample_weight)
             fitted |= stream_batch(self, fitted, batch)
@@ -565,6 +566,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         y: Any = None,
         random_state: int | np.random.RandomState | None = None,
         noise: bool = True,
+        missing: bool = False,
     ) -> NDArray[np.float64]:
         """Generate new rows from the fitted generative model.
 
@@ -600,6 +602,17 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             Without, decoder means are clipped to the range; integer columns are
             rounded either way.
 
+        missing : bool, default=False
+            Whether to leave holes in the generated rows as the training data
+            had them: each entry of a column with missing values in training is
+            missing with the probability the model gives it given the row's
+            latent point (a logistic regression, on the encoded training rows,
+            of whether the column is missing), so holes come at about each
+            column's training rate and with their relation to the other
+            columns. The default, False, gives complete rows: what most
+            code that consumes generated rows expects. True gives a synthetic
+            copy of a table with its holes, as SDV's synthesizers do.
+
         Returns
         -------
         X_new : ndarray or DataFrame of shape (n_samples, n_features)
@@ -607,6 +620,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         """
         import torch
 
+        from ._holes import draw_holes, with_holes
         from ._inference import inference_threads, sample_rows, to_output
 
         check_is_fitted(self)
@@ -620,12 +634,21 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         generator = torch.Generator(device=self.device_).manual_seed(
             seed_from(random_state)
         )
-        codec, module = self._model()
+        # One expression: the parts of one model, whatever another thread fits.
+        codec, module, holes = self._codec, self.module_, getattr(self, "_holes", None)
+        if missing and holes is None:
+            raise ValueError(
+                "sample(missing=True) needs the model of which entries are "
+                "missing, which this model was saved without (skvae before 0.1): "
+                "fit it again to draw holes."
+            )
         with inference_threads(self.n_threads, module, n_samples):
-            encoded = sample_rows(
+            encoded, z = sample_rows(
                 module, n_samples, generator, codes, noise, codec.encoded_range()
             )
-        return to_output(codec, encoded, np.float64, samples=noise)
+            drawn = None if not missing else draw_holes(holes, z, generator)
+        table = to_output(codec, encoded, np.float64, samples=noise)
+        return table if drawn is None else with_holes(codec, table, drawn)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
         """Evidence lower bound (ELBO) of each row, in nats.

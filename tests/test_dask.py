@@ -357,3 +357,14 @@ def test_fit_parquet_files_declaring_different_categories(client, tmp_path):
     assert lazy.npartitions == 3 and not lazy["c"].cat.known
     vae = check_levels_like_in_memory(lazy)
     assert list(vae.categories_[2]) == ["mid", "lo", "hi", "zz"]
+
+
+def test_a_dask_fit_draws_holes_like_the_table(client, table):
+    # The hole model is fitted on the set-up sample, as the latent attributes.
+    lazy = dd.from_pandas(table, npartitions=4)
+    vae = VAETransformer(2, **FAST).fit(lazy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        drawn = vae.sample(2000, random_state=0, missing=True)
+    assert drawn.dtypes.equals(table.dtypes)
+    assert_allclose(drawn.isna().mean(), table.isna().mean(), atol=0.07)
