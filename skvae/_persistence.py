@@ -33,6 +33,8 @@ from ._tabular import (
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
+    MAX_DECIMALS,
+    NOT_RECORDED,
     Column,
     RunningMoments,
     TableCodec,
@@ -320,6 +322,9 @@ def _codec_to_data(codec: TableCodec) -> dict[str, Any]:
                 "high": float(c.high),
                 "integral": bool(c.integral),
                 "frequencies": c.frequencies,
+                "decimals": int(c.decimals),
+                "at_low": float(c.at_low),
+                "at_high": float(c.at_high),
             }
         )
     return {
@@ -347,6 +352,9 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
                 high=c["high"],
                 integral=c["integral"],
                 frequencies=c["frequencies"],
+                decimals=c.get("decimals", NOT_RECORDED),  # absent before 0.1
+                at_low=c.get("at_low", 0.0),
+                at_high=c.get("at_high", 0.0),
             )
         )
     return TableCodec(columns, data["is_frame"], data["standardize"])
@@ -385,6 +393,11 @@ def _moments_to_data(moments: RunningMoments | None) -> dict[str, Any] | None:
         for key in ("count", "mean", "std", "low", "high", "integral")
     }
     data["levels"] = [[int(i), np.array(c)] for i, c in moments.levels.items()]
+    if moments.decimals is not None:
+        data["decimals"] = np.array(moments.decimals, dtype=np.int64)
+    for key in ("at_low", "at_high"):
+        if getattr(moments, key) is not None:
+            data[key] = np.array(getattr(moments, key), dtype=np.float64)
     return data
 
 
@@ -397,7 +410,14 @@ def _moments_from_data(data: dict[str, Any] | None) -> RunningMoments | None:
         for key in ("count", "mean", "std", "low", "high", "integral")
     }
     levels = {int(i): np.asarray(c, dtype=np.float64) for i, c in data["levels"]}
-    return RunningMoments(**arrays, levels=levels)
+    decimals = data.get("decimals")  # absent before 0.1: not recorded
+    if decimals is not None:
+        decimals = np.asarray(decimals, dtype=np.int64)
+    bounds = {
+        key: None if data.get(key) is None else np.asarray(data[key], np.float64)
+        for key in ("at_low", "at_high")
+    }
+    return RunningMoments(**arrays, levels=levels, decimals=decimals, **bounds)
 
 
 def _stream_from_data(
@@ -662,6 +682,18 @@ def _check_column(column: Any) -> None:
     if not isinstance(column["integral"], bool | np.bool_):
         raise _invalid(
             field, f"integral must be a bool, got {_show(column['integral'])}"
+        )
+    for key in ("at_low", "at_high"):  # absent before 0.1
+        share = column.get(key, 0.0)
+        if not (_is_finite(share) and 0 <= share <= 1):
+            got = _show(share)
+            raise _invalid(field, f"{key} must be a share in [0, 1], got {got}")
+    decimals = column.get("decimals", NOT_RECORDED)  # absent before 0.1
+    if not (_is_int(decimals) and NOT_RECORDED <= decimals <= MAX_DECIMALS):
+        raise _invalid(
+            field,
+            f"decimals must be an int from {NOT_RECORDED} to {MAX_DECIMALS}, got "
+            f"{_show(decimals)}",
         )
     dtype = column["dtype"]
     if not (isinstance(dtype, dict) and isinstance(dtype.get("type"), str)):
@@ -1184,6 +1216,28 @@ def _check_running_moments(data: Any, columns: list[dict[str, Any]]) -> None:
     ):
         raise _invalid(
             f"{field}['integral']", f"must be {n_cont} bools, got {_describe(integral)}"
+        )
+    for key in ("at_low", "at_high"):  # absent before 0.1
+        counts = data.get(key)
+        if counts is not None and not (
+            _is_float_array(counts, (n_cont,))
+            and np.all(np.isfinite(counts) & (counts >= 0))
+        ):
+            raise _invalid(
+                f"{field}[{key!r}]",
+                f"must be {n_cont} finite weights >= 0, got {_describe(counts)}",
+            )
+    decimals = data.get("decimals")  # absent before 0.1
+    if decimals is not None and not (
+        isinstance(decimals, np.ndarray)
+        and decimals.dtype.kind == "i"
+        and decimals.shape == (n_cont,)
+        and np.all((decimals >= NOT_RECORDED) & (decimals <= MAX_DECIMALS))
+    ):
+        raise _invalid(
+            f"{field}['decimals']",
+            f"must be {n_cont} ints from {NOT_RECORDED} to {MAX_DECIMALS}, got "
+            f"{_describe(decimals)}",
         )
     discrete = {
         i: len(column["categories"])

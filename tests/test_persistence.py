@@ -419,6 +419,16 @@ TABLE_EDITS = [
         id="NaN mean",
     ),
     pytest.param(
+        _edit_column(F64, {"at_low": 1.5}),
+        r"_codec column 'f64': at_low must be a share in \[0, 1\], got 1.5",
+        id="share at a bound above 1",
+    ),
+    pytest.param(
+        _edit_column(F64, {"decimals": 40}),
+        r"_codec column 'f64': decimals must be an int from -1 to 6, got 40",
+        id="decimals out of range",
+    ),
+    pytest.param(
         _edit_column(TEXT, {"frequencies": np.array([0.9, 0.9, 0.9])}),
         r"_codec column 'text': frequencies must lie in \[0, 1\] and sum to at most 1",
         id="frequencies above 1",

@@ -424,3 +424,97 @@ def test_level_frequencies_sum_to_one_whatever_the_weights():
     weights = np.full(len(table), 1e-3)
     codec, _, _ = fit_encode(table, "from_dtype", True, None, weights=weights)
     assert codec.columns[0].frequencies.sum() == pytest.approx(1.0)
+
+
+# -- recorded precision ---------------------------------------------------------------
+def test_recorded_decimals_per_column():
+    from skvae._tabular import NOT_RECORDED, recorded_decimals
+
+    values = np.array(
+        [
+            [1.0, 2.5, 0.1 + 0.2, np.pi, 1e20, np.nan],
+            [3.0, 3.25, 0.5, 1.0, 2.0, 7.125],
+        ]
+    )
+    assert_array_equal(
+        recorded_decimals(values, np.isnan(values)), [0, 2, 1, NOT_RECORDED, 0, 3]
+    )
+
+
+def test_samples_keep_the_recorded_precision():
+    rng = np.random.default_rng(0)
+    n = 400
+    table = pd.DataFrame(
+        {
+            "depth": np.round(rng.normal(60, 2, n), 1),  # one decimal
+            # Mostly whole numbers and a few with one decimal, as diamonds' table.
+            "table": np.where(
+                rng.random(n) < 0.95,
+                np.rint(rng.normal(57, 2, n)),
+                np.round(rng.normal(57, 2, n), 1),
+            ),
+            "carat": np.round(rng.gamma(2, 0.3, n), 2),
+            "ratio": rng.normal(size=n),  # full precision
+        }
+    )
+    vae = VAETransformer(2, **FAST).fit(table)
+    assert [c.decimals for c in vae.codec_.columns] == [1, 1, 2, -1]
+    drawn = vae.sample(1000, random_state=0)
+    for column, d in (("depth", 1), ("table", 1), ("carat", 2)):
+        assert_array_equal(drawn[column], np.round(drawn[column], d))
+        assert not np.all(drawn[column] == np.round(drawn[column], d - 1))
+    assert not np.all(drawn["ratio"] == np.round(drawn["ratio"], 6))
+    # Means are not rounded: inverse_transform is the decoder's mean.
+    means = vae.inverse_transform(vae.transform(table))
+    assert not np.all(means["depth"] == np.round(means["depth"], 1))
+
+
+def test_a_stream_records_the_precision_of_every_batch():
+    rng = np.random.default_rng(0)
+    whole = pd.DataFrame(
+        {"a": np.rint(rng.normal(10, 3, 200)), "b": rng.normal(size=200)}
+    )
+    vae = VAETransformer(1, **FAST).partial_fit(whole)
+    assert vae.codec_.columns[0].decimals == 0
+    tenths = whole.assign(a=whole["a"] + 0.5)
+    vae.partial_fit(tenths)
+    assert vae.codec_.columns[0].decimals == 1 and not vae.codec_.columns[0].integral
+    vae = pickle.loads(pickle.dumps(vae))  # the stream's statistics keep it
+    vae.partial_fit(whole)
+    assert vae.codec_.columns[0].decimals == 1
+    vae.partial_fit(whole.assign(a=whole["a"] + rng.normal(size=200)))
+    assert vae.codec_.columns[0].decimals == -1
+
+
+# -- point masses at the bounds ----------------------------------------------------
+def spending(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    spend = rng.gamma(2.0, 50.0, n)
+    spend[rng.random(n) < 0.3] = 0.0  # 30% exact zeros: a point mass at the floor
+    return pd.DataFrame({"spend": spend, "income": rng.gamma(3.0, 10.0, n)})
+
+
+def test_a_bound_that_holds_a_point_mass_keeps_it_in_samples():
+    table = spending()
+    vae = VAETransformer(1, **FAST).fit(table)
+    spend, income = vae.codec_.columns
+    assert spend.at_low == pytest.approx((table["spend"] == 0).mean())
+    assert income.at_low == pytest.approx(1 / len(table))  # one row: no mass
+    drawn = vae.sample(2000, random_state=0)
+    assert (drawn["spend"] == 0).mean() > 0.15  # the mass, clipped onto the floor
+    assert (drawn["income"] == table["income"].min()).mean() < 0.005  # truncated
+
+
+def test_a_stream_counts_the_values_at_its_bounds():
+    table = spending(600)
+    vae = VAETransformer(1, **FAST).partial_fit(table.iloc[:300])
+    first = (table["spend"].iloc[:300] == 0).mean()
+    assert vae.codec_.columns[0].at_low == pytest.approx(first)
+    positive = table.iloc[300:].assign(spend=lambda t: t["spend"] + 1.0)
+    vae.partial_fit(positive)  # no zeros: the share halves
+    assert vae.codec_.columns[0].at_low == pytest.approx(first / 2)
+    lower = table.iloc[300:].assign(spend=lambda t: t["spend"] - 1.0)
+    vae.partial_fit(lower)  # a new floor, held by this batch's zeros alone
+    expected = (lower["spend"] == -1.0).sum() / 900
+    assert vae.codec_.columns[0].at_low == pytest.approx(expected)
+    assert vae.codec_.columns[0].low == -1.0
