@@ -147,7 +147,12 @@ class SkvaeGenerator:
 
     def sample(self, n: int) -> pd.DataFrame:
         # A synthetic copy of the table, holes included, as SDV's synthesizers
-        # give it (sample's default is complete rows).
+        # give it (sample's default is complete rows; releases before 0.1 had
+        # no holes to give, which --name runs of older code measure).
+        import inspect
+
+        if "missing" not in inspect.signature(self.vae.sample).parameters:
+            return self.vae.sample(n, random_state=self.seed)
         return self.vae.sample(n, random_state=self.seed, missing=True)
 
 
