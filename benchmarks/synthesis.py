@@ -525,7 +525,9 @@ def markdown(results: dict) -> str:
     )
     lines += worst_columns(tables) + missing_table(tables)
     if results.get("figure"):
-        lines += ["", f"![hardest columns]({results['figure']})"]
+        # Named, not embedded: the docs include this file from another folder,
+        # where a relative image path would not resolve (they show the figure).
+        lines += ["", f"Figure: `{results['figure']}` (the hardest columns)."]
     return "\n".join(lines)
 
 
