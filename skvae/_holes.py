@@ -38,6 +38,10 @@ from ._model import VAE
 from ._tabular import TableCodec
 
 KEYS = ("rate", "coef", "intercept", "count")
+# The regressions fit on at most this many rows (a fixed draw of them): a few
+# latent dimensions need no more, and a fit on millions of rows with holes in
+# many columns would otherwise spend seconds per column. Rates use every row.
+REGRESSION_ROWS = 20_000
 
 
 def hole_model(
@@ -57,9 +61,13 @@ def hole_model(
     partial = np.flatnonzero((rate > 0) & (rate < 1))
     intercept[partial] = _logit(rate[partial])  # no latent space: the rate alone
     if len(partial) and k:
-        mu = encode_mean(module, values)
+        rows = np.arange(n_rows)
+        if n_rows > REGRESSION_ROWS:  # seeded: the same rows on every fit
+            rows = np.random.default_rng(0).choice(n_rows, REGRESSION_ROWS, False)
+        mu = encode_mean(module, values[rows])
         for j in partial:
-            coef[j], intercept[j] = _regression(mu, missing[:, j], w)
+            if 0 < missing[rows, j].sum() < len(rows):  # both outcomes drawn
+                coef[j], intercept[j] = _regression(mu, missing[rows, j], w[rows])
     return {"rate": rate, "coef": coef, "intercept": intercept, "count": total}
 
 
