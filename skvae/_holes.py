@@ -11,9 +11,10 @@ mean,
 which ``sample(missing=True)`` draws each entry's hole from, after drawing the
 row's values from z: holes come at about each column's training rate, with
 their relation to the other columns (age missing more often in third class,
-say) carried by the latent point. ``fit`` fits it on every row, a dask fit on
-its set-up sample (as the latent attributes), ``partial_fit`` on each batch
-(see ``pooled``).
+say) carried by the latent point. ``fit`` fits it on its rows (the
+regressions on at most ``REGRESSION_ROWS`` of them), a dask fit on its set-up
+sample (as the latent attributes), ``partial_fit`` on each batch (see
+``pooled``).
 
 The model is a dict of arrays (``hole_model``), in the codec's grouped column
 order: ``rate`` (n_columns,), the training share missing; ``coef``
@@ -37,7 +38,7 @@ from ._inference import encode_mean
 from ._model import VAE
 from ._tabular import TableCodec
 
-KEYS = ("rate", "coef", "intercept", "count")
+KEYS = ("rate", "coef", "intercept", "count")  # of the model's dict
 # The regressions fit on at most this many rows (a fixed draw of them): a few
 # latent dimensions need no more, and a fit on millions of rows with holes in
 # many columns would otherwise spend seconds per column. Rates use every row.

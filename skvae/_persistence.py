@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ._holes import KEYS as HOLE_KEYS
 from ._likelihoods import GaussianLikelihood, TableLikelihood
 from ._model import VAE, ClassPrior, GaussianTarget
 from ._streaming import Stream, new_stream
@@ -1078,7 +1079,7 @@ def _check_latent_attributes(state: dict[str, Any], module: dict[str, Any]) -> N
 
 def _check_holes(data: Any, n_columns: int, n_components: int) -> None:
     """Check the model of which entries are missing (``_holes.hole_model``)."""
-    _check_keys("_holes", data, ("rate", "coef", "intercept", "count"))
+    _check_keys("_holes", data, HOLE_KEYS)
     _check_float_array("_holes['rate']", data["rate"], (n_columns,))
     if not np.all((data["rate"] >= 0) & (data["rate"] <= 1)):
         raise _invalid("_holes['rate']", "must hold shares between 0 and 1")

@@ -356,8 +356,10 @@ def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
         variance = likelihood.continuous.log_var().exp().double().cpu().numpy()
     observed = batch.observed[:, :c] * weights[:, None]
     count = observed.sum(axis=0)  # weights have mean 1: rows' worth per column
-    pooled = (n_seen * variance + (observed * residual).sum(axis=0)) / (n_seen + count)
-    factor = torch.as_tensor(pooled / variance, dtype=dtype, device=device)
+    total = n_seen * variance + (observed * residual).sum(axis=0)
+    factor = torch.as_tensor(
+        total / (n_seen + count) / variance, dtype=dtype, device=device
+    )
     likelihood.continuous.scale_variance(factor)
 
 
