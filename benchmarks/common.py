@@ -413,7 +413,7 @@ def iwae_bound(
         vae.module_.iwae_bound(rows[i : i + chunk], n_samples, generator)
         for i in range(0, rows.shape[0], chunk)
     ]
-    return torch.cat(bounds).numpy() - vae.codec_.log_jacobian(observed)
+    return torch.cat(bounds).numpy() - vae.codec_.log_jacobian(observed, values)
 
 
 def two_sample_auc(real: pd.DataFrame, fake: pd.DataFrame, seed: int) -> float:

@@ -56,6 +56,25 @@ categorical_features : "from_dtype", array-like or None, default="from_dtype"
     The levels of a categorical column are its observed values (sorted), or
     the categories of a category column.
 
+families : "auto", str or dict, default="auto"
+    The likelihood family of each continuous column (Gaussian likelihood
+    only; see the user guide's "Column likelihoods"):
+
+    - ``"gaussian"``: a Gaussian density.
+    - ``"point_mass"``: a Gaussian censored at each bound that holds at least
+      1% of the training values (exact zeros, a floor, a cap): the bound has a
+      probability, the values between the bounds a density.
+    - ``"discrete"``: a Gaussian discretised to the column's grid (whole
+      numbers, or the decimals its values are written with), so that every
+      value has a probability; censored at its point masses too.
+
+    ``"auto"`` chooses from the data: whole-number columns are ``"discrete"``,
+    other columns with a point mass at a bound ``"point_mass"``, the rest
+    ``"gaussian"``. A family name applies to every continuous column; a dict
+    maps column names (a DataFrame) or indices to families, and the columns
+    it leaves out are ``"auto"``. ``column_likelihoods_`` says what each
+    column got.
+
 scaling : {"standard", "global"}, default="standard"
     How continuous columns are scaled before the model sees them (they are
     always centred). ``"standard"`` divides each by its own standard deviation,
@@ -250,6 +269,7 @@ class BaseVAE(TransformerMixin, BaseEstimator):
         ],
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "families": [StrOptions({"auto", "gaussian", "point_mass", "discrete"}), dict],
         "scaling": [StrOptions({"standard", "global"})],
         "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],

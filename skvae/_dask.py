@@ -225,14 +225,14 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
 
     source = Partitions(load, len(parts), n_rows - n_held, setup.device)
     start, _ = as_tensors(setup.values, setup.observed, setup.device)
-    offset_train = float(codec.log_jacobian(setup.observed).mean())
+    offset_train = float(codec.log_jacobian(setup.observed, setup.values).mean())
     module = new_module(estimator, setup, start)
     held_out, offset_val = None, None
     if n_held:  # too few rows to hold any out: no validation
         values, observed = encode(held)
         X_val, M_val = as_tensors(values, observed, setup.device)
         held_out = HeldOut(X_val, setup.generator, estimator.n_components, M_val)
-        offset_val = float(codec.log_jacobian(observed).mean())
+        offset_val = float(codec.log_jacobian(observed, values).mean())
     attributes = setup_attributes(estimator, setup)
     attributes["n_samples_seen_"] = n_rows
     attributes |= run_training(

@@ -151,6 +151,7 @@ class VAEImputer(BaseVAE):
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
+        families: str | dict = "auto",
         scaling: str = "standard",
         handle_unknown: str = "ignore",
         beta: float = 1.0,
@@ -173,6 +174,7 @@ class VAEImputer(BaseVAE):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
         self.categorical_features = categorical_features
+        self.families = families
         self.scaling = scaling
         self.handle_unknown = handle_unknown
         self.beta = beta

@@ -184,7 +184,7 @@ def elbo_scores(
 
     mask = None if observed.all() else observed
     per_row = apply_in_chunks(module, elbo, values, 1, draws=N_SCORE_DRAWS, mask=mask)
-    return per_row[:, 0] - codec.log_jacobian(observed)
+    return per_row[:, 0] - codec.log_jacobian(observed, values)
 
 
 def latent_attributes(

@@ -31,9 +31,12 @@ from ._likelihoods import GaussianLikelihood, TableLikelihood
 from ._model import VAE, ClassPrior, GaussianTarget
 from ._streaming import Stream, new_stream
 from ._tabular import (
+    AUTO,
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
+    FAMILIES,
+    GAUSSIAN,
     MAX_DECIMALS,
     NOT_RECORDED,
     Column,
@@ -150,6 +153,14 @@ def load_state(state: dict[str, Any], estimator_name: str) -> dict[str, Any]:
         )
     if state.get("_stream") is not None:
         state["_stream"] = _stream_from_data(state["_stream"], state, estimator_name)
+    if "_codec" in state:  # the likelihood's grid is the codec's, not saved
+        grid = state["_codec"].likelihood_grid()
+        for module in (
+            state.get("module_"),
+            getattr(state.get("_stream"), "module", None),
+        ):
+            if module is not None:
+                module.likelihood.set_grid(*grid)
     return state
 
 
@@ -326,6 +337,7 @@ def _codec_to_data(codec: TableCodec) -> dict[str, Any]:
                 "decimals": int(c.decimals),
                 "at_low": float(c.at_low),
                 "at_high": float(c.at_high),
+                "requested": c.requested,
             }
         )
     return {
@@ -356,9 +368,13 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
                 decimals=c.get("decimals", NOT_RECORDED),  # absent before 0.1
                 at_low=c.get("at_low", 0.0),
                 at_high=c.get("at_high", 0.0),
+                # absent before 0.1: every continuous column was a Gaussian
+                requested=c.get("requested", GAUSSIAN),
             )
         )
-    return TableCodec(columns, data["is_frame"], data["standardize"])
+    codec = TableCodec(columns, data["is_frame"], data["standardize"])
+    codec.check_families()
+    return codec
 
 
 # -- partial_fit's training state -----------------------------------------------------
@@ -689,6 +705,12 @@ def _check_column(column: Any) -> None:
         if not (_is_finite(share) and 0 <= share <= 1):
             got = _show(share)
             raise _invalid(field, f"{key} must be a share in [0, 1], got {got}")
+    requested = column.get("requested", GAUSSIAN)  # absent before 0.1
+    if not (isinstance(requested, str) and requested in (*FAMILIES, AUTO)):
+        raise _invalid(
+            field,
+            f"requested must be one of {[*FAMILIES, AUTO]}, got {_show(requested)}",
+        )
     decimals = column.get("decimals", NOT_RECORDED)  # absent before 0.1
     if not (_is_int(decimals) and NOT_RECORDED <= decimals <= MAX_DECIMALS):
         raise _invalid(

@@ -163,6 +163,7 @@ def prepare(estimator: Any, rows: Rows, statistics: dict | None = None) -> FitSe
         scaling=estimator.scaling,
         feature_names=getattr(estimator, "feature_names_in_", None),
         weights=rows.weights,
+        families=estimator.families,
     )
     if statistics is not None:
         codec = refit_statistics(codec, statistics, estimator.scaling)
@@ -177,7 +178,6 @@ def prepare(estimator: Any, rows: Rows, statistics: dict | None = None) -> FitSe
 def setup_attributes(estimator: Any, setup: FitSetup) -> dict[str, Any]:
     """Return the fitted attributes the set-up decides (the codec's, the labels')."""
     codec, target_codec = setup.codec, setup.rows.target_codec
-    family = {CONTINUOUS: estimator.likelihood, BINARY: "bernoulli"}
     classes = None
     if target_codec is not None and target_codec.kind == CLASSES:
         classes = target_codec.classes
@@ -186,19 +186,28 @@ def setup_attributes(estimator: Any, setup: FitSetup) -> dict[str, Any]:
         "device_": setup.device,
         "is_categorical_": np.array([c.kind != CONTINUOUS for c in codec.columns]),
         "categories_": [c.categories for c in codec.columns],
-        "column_likelihoods_": np.array(
-            [family.get(c.kind, "categorical") for c in codec.columns], dtype=object
-        ),
         "n_samples_seen_": setup.values.shape[0],
         "target_type_": None if target_codec is None else target_codec.type_of_target,
         "classes_": classes,
     }
 
 
+def column_likelihoods(codec: TableCodec) -> np.ndarray:
+    """Return each column's likelihood, in table order (``column_likelihoods_``)."""
+    out = []
+    for c in codec.columns:
+        if c.kind == CONTINUOUS:
+            out.append(c.family if codec.standardize else "bernoulli")
+        else:
+            out.append("bernoulli" if c.kind == BINARY else "categorical")
+    return np.array(out, dtype=object)
+
+
 def codec_attributes(codec: TableCodec) -> dict[str, Any]:
     """Return the codec and the fitted attributes read off its statistics."""
     return {
         "_codec": codec,
+        "column_likelihoods_": column_likelihoods(codec),
         "mean_": np.array(
             [c.mean if codec.standardize else 0.0 for c in codec.columns]
         ),
@@ -236,6 +245,7 @@ def new_module(
         module = VAE(codec.width, n_components, setup.hidden, likelihood, target)
     module = module.to_empty(device=setup.device)
     init_weights(module, setup.generator)
+    likelihood.set_grid(*codec.likelihood_grid())
     if estimator.likelihood == "gaussian":
         start_from_pca(module, codec, X_start, n_components, setup.seed, weights)
     return module
@@ -445,7 +455,7 @@ def fit_arrays(
     setup = prepare(estimator, read_rows(estimator, X, y, sample_weight, True))
     values, weights, labels = setup.values, setup.weights, setup.labels
     data, mask = as_tensors(values, setup.observed, setup.device)
-    log_jacobian = setup.codec.log_jacobian(setup.observed)
+    log_jacobian = setup.codec.log_jacobian(setup.observed, values)
     train_rows, val_rows = split_rows(estimator, setup)
 
     def part(rows: np.ndarray) -> tuple[dict[str, Any], np.ndarray | None, float]:

@@ -153,20 +153,25 @@ class Batch:
     units: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
-def _saved(stream: Stream) -> tuple[dict, dict, torch.Tensor]:
-    """Copy what a batch changes in a stream: weights, optimizer, generator."""
+def _saved(stream: Stream) -> tuple[dict, dict, torch.Tensor, tuple | None]:
+    """Copy what a batch changes in a stream: weights, optimizer, generator, grid."""
     return (
         snapshot(stream.module),
         copy.deepcopy(stream.optimizer.state_dict()),
         stream.generator.get_state(),
+        getattr(stream.module.likelihood.continuous, "grid", None),
     )
 
 
-def _restore(stream: Stream, saved: tuple[dict, dict, torch.Tensor]) -> None:
-    weights, optimizer_state, generator_state = saved
+def _restore(
+    stream: Stream, saved: tuple[dict, dict, torch.Tensor, tuple | None]
+) -> None:
+    weights, optimizer_state, generator_state, grid = saved
     stream.optimizer.load_state_dict(optimizer_state)
     stream.module.load_state_dict(weights)
     stream.generator.set_state(generator_state)
+    if grid is not None:
+        stream.module.likelihood.set_grid(*grid)
 
 
 def first_batch(
@@ -385,6 +390,7 @@ def stream_batch(
     try:  # up to the last change of the stream: any failure restores it whole
         if batch.units is not None:
             stream.module.change_units(*batch.units)
+        stream.module.likelihood.set_grid(*codec.likelihood_grid())
         if fitted["n_samples_seen_"]:
             _follow_batch(stream, batch, fitted["n_samples_seen_"])
         n_threads = training_threads(estimator.n_threads, stream.module, batch_size)
@@ -400,7 +406,9 @@ def stream_batch(
         _restore(stream, saved)  # the units too
         raise
     stream.moments = batch.moments  # last: nothing after it can fail
-    jacobian = np.average(codec.log_jacobian(batch.observed), weights=weights)
+    jacobian = np.average(
+        codec.log_jacobian(batch.observed, batch.values), weights=weights
+    )
     return {
         **codec_attributes(codec),
         "module_": module,

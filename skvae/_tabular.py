@@ -51,6 +51,14 @@ NOT_RECORDED = -1  # ``Column.decimals`` of a column with more than MAX_DECIMALS
 # zeros) from 57% generated zeros to 39%, clipping everywhere put 23% of
 # `share`'s draws on its minimum, held by one training row.
 POINT_MASS = 0.01
+# The likelihood family of a continuous column (see ``Column.family``, and the
+# user guide's likelihoods page): a Gaussian density; a Gaussian censored at the
+# bounds that hold a point mass; a Gaussian discretised to the column's grid
+# (whole numbers, or its recorded decimals), censored at its point masses too.
+GAUSSIAN, MASSES, DISCRETE = "gaussian", "point_mass", "discrete"
+FAMILIES = (GAUSSIAN, MASSES, DISCRETE)
+AUTO = "auto"
+MASS_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -73,6 +81,34 @@ class Column:
     # continuous: the (weighted) share of training values equal to low, high
     at_low: float = 0.0
     at_high: float = 0.0
+    # continuous: the family asked for (AUTO: chosen from the statistics; files
+    # saved before 0.1 were trained as Gaussians)
+    requested: str = GAUSSIAN
+
+    @property
+    def family(self) -> str:
+        """The likelihood family of a continuous column: asked for, or chosen.
+
+        Chosen (``requested == AUTO``): whole numbers are ``DISCRETE``; other
+        columns with a point mass at a bound (``POINT_MASS``) are ``MASSES``;
+        the rest ``GAUSSIAN``.
+        """
+        if self.requested != AUTO:
+            return self.requested
+        if self.integral:
+            return DISCRETE
+        if max(self.at_low, self.at_high) >= POINT_MASS:
+            return MASSES
+        return GAUSSIAN
+
+    @property
+    def unit(self) -> float:
+        """Step of the column's grid: 1 for whole numbers, else its decimals'."""
+        if self.integral:
+            return 1.0
+        if self.decimals > 0:
+            return 10.0**-self.decimals
+        return 0.0  # not recorded
 
     @cached_property
     def lookup(self) -> pd.Index:
@@ -133,15 +169,63 @@ class TableCodec:
             [getattr(self.columns[i], attr) for i in self.positions(CONTINUOUS)]
         )
 
+    def families(self) -> list[str]:
+        """Return the family of each continuous column, in the model's order."""
+        return [self.columns[i].family for i in self.positions(CONTINUOUS)]
+
+    def likelihood_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each continuous column's grid step and censored bounds, encoded units.
+
+        What ``GaussianLikelihood.set_grid`` takes: the step of a ``DISCRETE``
+        column's grid (0 for the others), and the bounds of ``MASSES`` and
+        ``DISCRETE`` columns that hold a point mass (``POINT_MASS``; infinite
+        elsewhere). Without standardisation (Bernoulli) every entry is plain.
+        """
+        n = self.n_continuous
+        width, low, high = np.zeros(n), np.full(n, -np.inf), np.full(n, np.inf)
+        if not self.standardize:
+            return width, low, high
+        for j, i in enumerate(self.positions(CONTINUOUS)):
+            c = self.columns[i]
+            family = c.family
+            if family == DISCRETE:
+                width[j] = c.unit / c.scale
+            if family in (MASSES, DISCRETE):
+                if c.at_low >= POINT_MASS:
+                    low[j] = (c.low - c.mean) / c.scale
+                if c.at_high >= POINT_MASS:
+                    high[j] = (c.high - c.mean) / c.scale
+        # A value within MASS_TOLERANCE (relative) of a mass is at it: the model
+        # may hold the bounds in float32 while the values come in float64.
+        for bound, inwards in ((low, 1.0), (high, -1.0)):
+            finite = np.isfinite(bound)
+            bound[finite] += (
+                inwards * MASS_TOLERANCE * np.maximum(1.0, np.abs(bound[finite]))
+            )
+        return width, low, high
+
+    def check_families(self) -> None:
+        """Raise a ValueError for a column whose values its family cannot hold."""
+        for i in self.positions(CONTINUOUS):
+            c = self.columns[i]
+            if c.family == DISCRETE and c.unit == 0.0:
+                raise ValueError(
+                    f"Column {_label(c.name, self.is_frame)} was given the family "
+                    f"'discrete', but its values are not on a grid: not whole "
+                    f"numbers, nor written with at most {MAX_DECIMALS} decimals. "
+                    "Give it 'gaussian' or 'point_mass', or round it first."
+                )
+
     def encoded_range(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Return the bounds that draws are truncated to, in encoded units.
 
         Each continuous column's training range, widened by half the unit of
         its recorded precision (0.5 for whole numbers: the edge values' share
         of the draws is their whole bin's), and open (infinite) at a bound that
-        holds a point mass (``POINT_MASS``), where ``decode`` clips draws onto
-        the bound instead. None where the continuous columns are not
-        standardised (Bernoulli).
+        holds a point mass (``POINT_MASS``) in a ``MASSES`` or ``DISCRETE``
+        column, where ``decode`` clips draws onto the bound instead: the draws
+        are then those of the censored likelihood. None where the continuous
+        columns are not standardised (Bernoulli).
         """
         if not self.standardize:
             return None
@@ -154,18 +238,26 @@ class TableCodec:
         half[recorded] = 0.5 * 10.0 ** -decimals[recorded].astype(float)
         low = (self.continuous_attribute("low") - half - mean) / scale
         high = (self.continuous_attribute("high") + half - mean) / scale
-        low[self.continuous_attribute("at_low") >= POINT_MASS] = -np.inf
-        high[self.continuous_attribute("at_high") >= POINT_MASS] = np.inf
+        _, mass_low, mass_high = self.likelihood_grid()
+        low[np.isfinite(mass_low)] = -np.inf
+        high[np.isfinite(mass_high)] = np.inf
         return low.astype(np.float64), high.astype(np.float64)
 
-    def log_jacobian(self, observed: np.ndarray) -> np.ndarray:
-        """Log-Jacobian of the standardisation of each row's observed entries.
+    def log_jacobian(self, observed: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Log-Jacobian of the standardisation of each row's density entries.
 
-        Subtracting it turns a log-density in standardised units into one in the
-        units of the data.
+        ``values`` and ``observed`` as ``encode`` gives them. Subtracting it
+        turns a log-likelihood in standardised units into one in the units of
+        the data. Only entries scored by a density take it: observed values of
+        ``GAUSSIAN`` columns and of ``MASSES`` columns off their masses. A
+        probability (a grid's bin, a point mass) has no units.
         """
+        n = self.n_continuous
         log_scale = np.log(self.continuous_attribute("scale"))
-        return observed[:, : self.n_continuous].astype(np.float64) @ log_scale
+        width, low, high = self.likelihood_grid()
+        x = values[:, :n]
+        density = observed[:, :n] & (width == 0) & (x > low) & (x < high)
+        return density.astype(np.float64) @ log_scale
 
     # -- encoding -----------------------------------------------------------------
     def encode(
@@ -264,7 +356,9 @@ class TableCodec:
         return unknown
 
     # -- decoding -----------------------------------------------------------------
-    def decode(self, encoded: np.ndarray, samples: bool = False) -> Any:
+    def decode(
+        self, encoded: np.ndarray, samples: bool = False, grid: bool = False
+    ) -> Any:
         """Turn encoded rows into a table like the training one.
 
         Gaussian continuous values are unstandardised and clipped to the range seen
@@ -276,7 +370,8 @@ class TableCodec:
         With ``samples=True``, columns whose training values are all whole
         numbers (integers stored as floats, say, because of missing values) get
         whole-number samples, and other columns whose values were recorded with
-        at most ``MAX_DECIMALS`` decimals are rounded to as many.
+        at most ``MAX_DECIMALS`` decimals are rounded to as many. With ``grid``
+        (imputations), ``DISCRETE`` columns are rounded to their grid too.
         """
         out: dict[int, Any] = {}
         cont = self.positions(CONTINUOUS)
@@ -290,12 +385,15 @@ class TableCodec:
                 self.continuous_attribute("low"),
                 self.continuous_attribute("high"),
             )
+            decimals = self.continuous_attribute("decimals")
+            integral = self.continuous_attribute("integral").astype(bool)
+            rounded = np.zeros(len(cont), dtype=bool)
             if samples:
-                integral = self.continuous_attribute("integral").astype(bool)
-                values[:, integral] = np.rint(values[:, integral])
-                decimals = self.continuous_attribute("decimals")
-                for j in np.flatnonzero((decimals > 0) & ~integral):
-                    values[:, j] = np.round(values[:, j], decimals[j])
+                rounded = integral | (decimals > 0)
+            if grid:
+                rounded |= np.array(self.families(), dtype=object) == DISCRETE
+            for j in np.flatnonzero(rounded):
+                values[:, j] = np.round(values[:, j], 0 if integral[j] else decimals[j])
         if self.all_continuous and not self.is_frame:
             return values
         out.update(zip(cont, values.T, strict=True))
@@ -337,7 +435,7 @@ class TableCodec:
         in a category column), and in the dtype it came in otherwise. ``samples``
         is passed to ``decode``.
         """
-        decoded = self.decode(encoded, samples=samples)
+        decoded = self.decode(encoded, samples=samples, grid=True)
         if not isinstance(X, pd.DataFrame):
             out = X.copy()
             out[rows] = np.where(missing[rows], decoded, X[rows])
@@ -358,10 +456,14 @@ def fit_encode(
     feature_names: np.ndarray | None,
     scaling: str = "standard",
     weights: np.ndarray | None = None,
+    families: Any = AUTO,
 ) -> tuple[TableCodec, np.ndarray, np.ndarray]:
     """Type the columns of ``X``, learn their encoding, and encode ``X``.
 
     ``scaling`` is ``"standard"`` or ``"global"`` (see ``column_scales``).
+    ``families``: the continuous columns' families, ``AUTO``, one of
+    ``FAMILIES`` for all, or a dict by column name or index (see
+    ``family_requests``).
     ``weights`` (n_rows,) weigh the rows in the means, standard deviations and
     level frequencies, as repeating them would. Returns the codec and
     ``codec.encode(X)``.
@@ -370,6 +472,7 @@ def fit_encode(
     n_columns = X.shape[1]
     names = list(X.columns) if is_frame else list(range(n_columns))
     categorical = _categorical_mask(X, categorical_features, is_frame, feature_names)
+    requests = family_requests(families, names, categorical, is_frame, standardize)
     columns = []
     for i in range(n_columns):
         series = _column(X, i)
@@ -380,7 +483,7 @@ def fit_encode(
                 _fit_discrete(series, names[i], label, dtype, is_frame, weights)
             )
         else:
-            columns.append(Column(names[i], CONTINUOUS, dtype))
+            columns.append(Column(names[i], CONTINUOUS, dtype, requested=requests[i]))
     codec = TableCodec(columns, is_frame, standardize)
     cont = codec.positions(CONTINUOUS)
     values = None
@@ -418,7 +521,66 @@ def fit_encode(
             columns[i].integral = bool(integral[j])
             columns[i].decimals = int(decimals[j])
             columns[i].at_low, columns[i].at_high = float(at_low[j]), float(at_high[j])
+        codec.check_families()
     return (codec, *codec.encode(X, continuous=values))
+
+
+def family_requests(
+    spec: Any,
+    names: list,
+    categorical: np.ndarray,
+    is_frame: bool,
+    standardize: bool,
+) -> list[str]:
+    """Return the family asked for each column (``AUTO``: choose from the data).
+
+    ``spec`` is ``AUTO``, one of ``FAMILIES`` (every continuous column), or a
+    dict from column names (a DataFrame) or indices to families; the columns it
+    leaves out are ``AUTO``. Without standardisation (the Bernoulli
+    likelihood) only ``AUTO`` is allowed. Categorical columns keep ``AUTO``,
+    unused.
+    """
+    n = len(names)
+    if isinstance(spec, str):
+        if spec != AUTO and not standardize:
+            raise ValueError(
+                "families applies to the Gaussian likelihood's continuous columns; "
+                "with likelihood='bernoulli' leave it 'auto'."
+            )
+        return [AUTO if categorical[i] else spec for i in range(n)]
+    if not standardize and spec:
+        raise ValueError(
+            "families applies to the Gaussian likelihood's continuous columns; "
+            "with likelihood='bernoulli' leave it 'auto'."
+        )
+    out = [AUTO] * n
+    for key, family in spec.items():
+        if family not in (*FAMILIES, AUTO):
+            raise ValueError(
+                f"families[{key!r}] must be one of {[*FAMILIES, AUTO]}; got {family!r}."
+            )
+        if is_frame and key in names:
+            i = names.index(key)
+        elif (
+            not is_frame
+            and isinstance(key, Integral)
+            and not isinstance(key, bool)
+            and 0 <= key < n
+        ):
+            i = int(key)
+        else:
+            known = f"Columns: {names}." if is_frame else f"Indices: 0 to {n - 1}."
+            raise ValueError(
+                f"families names a column that X does not have: {key!r}. {known}"
+            )
+        if categorical[i]:
+            raise ValueError(
+                f"families gives column {_label(names[i], is_frame)} the family "
+                f"{family!r}, but the column is categorical (see "
+                "categorical_features): families are for numeric columns."
+            )
+        out[i] = family
+    return out
 
 
 def bound_counts(
@@ -443,10 +605,18 @@ def bound_shares(
     high: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per column, the share of observed values at ``low`` and at ``high``."""
+    """Per column, the share of observed values at ``low`` and at ``high``.
+
+    A bound held by a single value is no point mass: its share is 0 (on a
+    small table, the minimum alone would be more than ``POINT_MASS``).
+    """
     at_low, at_high, total = bound_counts(values, low, high, weights)
     total = np.maximum(total, 1e-300)
-    return at_low / total, at_high / total
+    shares = []
+    for at, bound in ((at_low, low), (at_high, high)):
+        ties = (values == bound).sum(axis=0) >= 2
+        shares.append(np.where(ties, at / total, 0.0))
+    return shares[0], shares[1]
 
 
 def recorded_decimals(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -577,7 +747,9 @@ def refit_statistics(
             column.frequencies = observed.to_numpy(dtype=np.float64) / total
             column.kind = BINARY if len(levels) == 2 else CATEGORICAL
         columns.append(column)
-    return TableCodec(columns, codec.is_frame, codec.standardize)
+    out = TableCodec(columns, codec.is_frame, codec.standardize)
+    out.check_families()
+    return out
 
 
 # -- statistics that follow a stream ---------------------------------------------------
@@ -724,8 +896,12 @@ class RunningMoments:
         )
 
     def _share(self, counts: np.ndarray | None, j: int) -> float:
-        """Share of column ``j``'s values that ``counts`` holds (0: unknown)."""
-        if counts is None or not self.count[j] > 0:
+        """Share of column ``j``'s values that ``counts`` holds (0: unknown).
+
+        Less than two rows' weight at a bound is no point mass (see
+        ``bound_shares``).
+        """
+        if counts is None or not self.count[j] > 0 or counts[j] < 2:
             return 0.0
         return float(min(counts[j] / self.count[j], 1.0))
 
@@ -754,7 +930,9 @@ class RunningMoments:
         for i, counts in self.levels.items():
             frequencies = counts / max(counts.sum(), 1e-300)
             columns[i] = replace(columns[i], frequencies=frequencies)
-        return TableCodec(columns, codec.is_frame, codec.standardize)
+        out = TableCodec(columns, codec.is_frame, codec.standardize)
+        out.check_families()
+        return out
 
 
 def _pooled_moments(

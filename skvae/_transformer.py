@@ -138,8 +138,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         for a continuous column.
 
     column_likelihoods_ : ndarray of str of shape (n_features,)
-        The likelihood of each column: ``"gaussian"``, ``"bernoulli"`` or
-        ``"categorical"``.
+        The likelihood of each column: for continuous columns their family
+        (``"gaussian"``, ``"point_mass"`` or ``"discrete"``, see ``families``)
+        or ``"bernoulli"`` (``likelihood="bernoulli"``); ``"bernoulli"`` for
+        two-level and ``"categorical"`` for other categorical columns.
 
     codec_ : TableCodec
         How each column is encoded for the model: its kind, statistics and
@@ -291,8 +293,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     ...     "member": [True, False, True, True, False, False],
     ... })
     >>> vae = VAETransformer(n_components=1, max_iter=5, random_state=0).fit(df)
-    >>> vae.column_likelihoods_.tolist()
-    ['gaussian', 'categorical', 'bernoulli']
+    >>> vae.column_likelihoods_.tolist()  # ages are whole numbers
+    ['discrete', 'categorical', 'bernoulli']
     >>> [str(dtype) for dtype in vae.sample(2, random_state=0).dtypes]
     ['float64', 'category', 'bool']
     >>> vae.inverse_transform(vae.transform(df)).shape
@@ -312,6 +314,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         hidden_layer_sizes: ArrayLike = (256, 128),
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
+        families: str | dict = "auto",
         scaling: str = "standard",
         handle_unknown: str = "ignore",
         target_weight: float = 0.0,
@@ -333,6 +336,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         self.hidden_layer_sizes = hidden_layer_sizes
         self.likelihood = likelihood
         self.categorical_features = categorical_features
+        self.families = families
         self.scaling = scaling
         self.handle_unknown = handle_unknown
         self.target_weight = target_weight
