@@ -46,8 +46,11 @@ categorical_features : "from_dtype", array-like or None, default="from_dtype"
     :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
 
     - ``"from_dtype"``: the DataFrame's category, object, string and bool
-      columns are categorical; numeric columns are continuous. Arrays have no
-      categorical columns.
+      columns are categorical, and so are its numeric columns of whole numbers
+      with at most 10 distinct values (a year, a rating, a count of children)
+      unless ``families`` gives them a family (not in ``partial_fit``, whose
+      first batch cannot know every level); other numeric columns are
+      continuous. Arrays have no categorical columns.
     - array-like of str: column names (needs a DataFrame);
     - array-like of int: column indices;
     - array-like of bool: a mask with one entry per column;
@@ -68,7 +71,11 @@ families : "auto", str or dict, default="auto"
       numbers, or the decimals its values are written with), so that every
       value has a probability; censored at its point masses too.
 
-    ``"auto"`` chooses from the data: whole-number columns are ``"discrete"``,
+    - ``"categorical"`` (in a dict only): the column's values are its levels,
+      as if listed in ``categorical_features``.
+
+    ``"auto"`` chooses from the data: whole-number columns are ``"discrete"``
+    (but categorical with at most 10 values, see ``categorical_features``),
     other columns with a point mass at a bound ``"point_mass"``, the rest
     ``"gaussian"``. A family name applies to every continuous column; a dict
     maps column names (a DataFrame) or indices to families, and the columns

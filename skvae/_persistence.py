@@ -35,6 +35,7 @@ from ._tabular import (
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
+    DISCRETE,
     FAMILIES,
     GAUSSIAN,
     MAX_DECIMALS,
@@ -717,6 +718,12 @@ def _check_column(column: Any) -> None:
             field,
             f"decimals must be an int from {NOT_RECORDED} to {MAX_DECIMALS}, got "
             f"{_show(decimals)}",
+        )
+    if requested == DISCRETE and not (column["integral"] or decimals > 0):
+        raise _invalid(
+            field,
+            "requested is 'discrete', but the column's values are on no grid "
+            "(not whole numbers, decimals not recorded)",
         )
     dtype = column["dtype"]
     if not (isinstance(dtype, dict) and isinstance(dtype.get("type"), str)):

@@ -149,11 +149,18 @@ def read_rows(
     return Rows(X, weights, labels, target_codec)
 
 
-def prepare(estimator: Any, rows: Rows, statistics: dict | None = None) -> FitSetup:
+def prepare(
+    estimator: Any,
+    rows: Rows,
+    statistics: dict | None = None,
+    stream: bool = False,
+) -> FitSetup:
     """Fit the column codec to ``rows`` and encode them; seed the fit.
 
     With ``statistics`` (see ``refit_statistics``), the rows are a sample that
-    only types the columns, and the statistics come from the whole data.
+    only types the columns, and the statistics come from the whole data. With
+    ``stream``, the rows are a stream's first batch, which fixes the levels of
+    categorical columns: numeric columns stay numeric (see ``fit_encode``).
     """
     hidden = hidden_layer_sizes(estimator.hidden_layer_sizes)
     codec, values, observed = fit_encode(
@@ -164,6 +171,7 @@ def prepare(estimator: Any, rows: Rows, statistics: dict | None = None) -> FitSe
         feature_names=getattr(estimator, "feature_names_in_", None),
         weights=rows.weights,
         families=estimator.families,
+        few_levels=not stream,
     )
     if statistics is not None:
         codec = refit_statistics(codec, statistics, estimator.scaling)

@@ -183,7 +183,8 @@ def first_batch(
     ``_setup``); the module, optimizer and generator go into a new ``Stream``.
     Counters start at zero: ``stream_batch`` counts the batch.
     """
-    setup = prepare(estimator, read_rows(estimator, X, sample_weight=sample_weight))
+    rows = read_rows(estimator, X, sample_weight=sample_weight)
+    setup = prepare(estimator, rows, stream=True)
     start, _ = as_tensors(setup.values, setup.observed, setup.device)
     module = new_module(estimator, setup, start, weights=setup.weights)
     attributes = setup_attributes(estimator, setup) | {

@@ -129,7 +129,7 @@ def test_the_decoder_graph_matches_inverse_transform(numeric):
     X_train, _, _ = numeric
     frame = pd.DataFrame(X_train, columns=[f"c{i}" for i in range(6)])
     frame["count"] = np.rint(3 + X_train[:, 0]).astype(np.int64)
-    vae = VAETransformer(3, **ONNX_FIT).fit(frame)
+    vae = VAETransformer(3, families={"count": "discrete"}, **ONNX_FIT).fit(frame)
     Z = vae.transform(frame.iloc[:50]).astype(np.float32)
     onx = to_onnx(vae, decoder=True)
     (decoded,) = run(onx, {"Z": Z})

@@ -132,8 +132,11 @@ def test_fit_and_a_first_partial_fit_set_the_columns_up_alike():
     from .helpers import make_table, with_holes
 
     table = with_holes(make_table(120))
-    fitted = VAETransformer(2, **{**FAST, "max_iter": 1}).fit(table)
-    streamed = VAETransformer(2, **FAST).partial_fit(table)
+    # A stream keeps few whole numbers numeric (its first batch cannot know
+    # every level): asked for as discrete, fit does the same.
+    families = {"i64": "discrete", "nint": "discrete"}
+    fitted = VAETransformer(2, families=families, **{**FAST, "max_iter": 1}).fit(table)
+    streamed = VAETransformer(2, families=families, **FAST).partial_fit(table)
     assert_allclose(streamed.mean_, fitted.mean_)
     assert_allclose(streamed.scale_, fitted.scale_)
     assert streamed.column_likelihoods_.tolist() == fitted.column_likelihoods_.tolist()

@@ -1,0 +1,190 @@
+"""Column families: discretised and censored Gaussians, chosen from the data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from skvae import VAEImputer, VAETransformer
+from skvae._likelihoods import GaussianLikelihood, interval_log_prob
+
+from .helpers import FAST
+
+
+def _t(values):
+    return torch.as_tensor(np.asarray(values, dtype=np.float64))
+
+
+def test_the_discretised_gaussian_is_scipy_s_bin_probability():
+    rng = np.random.default_rng(0)
+    mean, sd = rng.normal(0, 3, 500), rng.uniform(0.05, 3.0, 500)
+    x = np.round(rng.normal(0, 4, 500))
+    got = interval_log_prob(_t(x), _t(mean), _t(sd), _t(1.0), _t(-np.inf), _t(np.inf))
+    lower = stats.norm.cdf(x + 0.5, mean, sd) - stats.norm.cdf(x - 0.5, mean, sd)
+    upper = stats.norm.sf(x - 0.5, mean, sd) - stats.norm.sf(x + 0.5, mean, sd)
+    bins = np.where(x > mean, upper, lower)  # each in its precise tail
+    usable = bins > 1e-250  # scipy's difference underflows further out; ours not
+    np.testing.assert_allclose(got.numpy()[usable], np.log(bins[usable]), rtol=1e-9)
+    assert np.all(np.isfinite(got.numpy()))
+
+
+def test_a_censored_bound_has_the_tail_s_probability():
+    mean, sd = _t([0.3, -1.0, 2.0, 0.0]), _t([1.0, 0.5, 2.0, 1.0])
+    low, high = _t(-1.0), _t(2.0)
+    x = _t([-1.0, -3.0, 2.0, 0.5])  # at low, below low, at high, inside
+    plain = interval_log_prob(x, mean, sd, _t(0.0), low, high).numpy()
+    expected = [
+        stats.norm.logcdf(-1.0, 0.3, 1.0),
+        stats.norm.logcdf(-1.0, -1.0, 0.5),  # beyond the mass: counted at it
+        stats.norm.logsf(2.0, 2.0, 2.0),
+        stats.norm.logpdf(0.5, 0.0, 1.0),  # off the masses: the density
+    ]
+    np.testing.assert_allclose(plain, expected, rtol=1e-12)
+    # On a grid, a censored bound takes its half bin too.
+    gridded = interval_log_prob(x, mean, sd, _t(1.0), low, high).numpy()
+    assert gridded[0] == pytest.approx(stats.norm.logcdf(-0.5, 0.3, 1.0), rel=1e-12)
+    assert gridded[2] == pytest.approx(stats.norm.logsf(1.5, 2.0, 2.0), rel=1e-12)
+
+
+def test_a_narrow_bin_is_its_density_times_its_width():
+    x, mean, sd = _t([0.37, 5.0]), _t([0.0, 1.0]), _t([1.0, 2.0])
+    got = interval_log_prob(x, mean, sd, _t(1e-5), _t(-np.inf), _t(np.inf)).numpy()
+    expected = stats.norm.logpdf([0.37, 5.0], [0.0, 1.0], [1.0, 2.0]) + np.log(1e-5)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_gradients_stay_finite_at_masses_and_far_out():
+    likelihood = GaussianLikelihood(3)
+    likelihood.set_grid([1.0, 0.0, 0.5], [-1.0, -1.0, -np.inf], [np.inf, 1.0, np.inf])
+    out = torch.tensor([[0.0, 0.0, 0.0], [40.0, -40.0, 60.0]], requires_grad=True)
+    x = torch.tensor([[-1.0, 1.0, 3.0], [-1.0, 1.0, -60.0]])
+    log_p = likelihood.log_prob(x, out)
+    log_p.sum().backward()
+    assert torch.isfinite(log_p).all()
+    assert torch.isfinite(out.grad).all()
+    assert torch.isfinite(likelihood.raw_log_var.grad).all()
+
+
+def counts_table(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    spend = rng.lognormal(3.0, 1.0, n)
+    spend[rng.random(n) < 0.3] = 0.0
+    return pd.DataFrame(
+        {
+            "visits": rng.poisson(rng.gamma(0.5, 8.0, n)),  # 40% zeros, many levels
+            "spend": spend,  # 30% exact zeros, then a skewed density
+            "x": rng.normal(size=n),
+            "children": rng.poisson(0.8, n),  # a few whole numbers: levels
+        }
+    )
+
+
+def test_auto_chooses_each_family_from_the_data():
+    vae = VAETransformer(1, **FAST).fit(counts_table(500))
+    assert vae.column_likelihoods_.tolist() == [
+        "discrete",
+        "point_mass",
+        "gaussian",
+        "categorical",
+    ]
+    assert vae.is_categorical_.tolist() == [False, False, False, True]
+
+
+def test_families_can_be_overridden_per_column_or_for_all():
+    table = counts_table(300)
+    families = {"visits": "gaussian", "children": "discrete"}
+    vae = VAETransformer(1, families=families, **FAST).fit(table.iloc[:, [0, 1, 3]])
+    assert vae.column_likelihoods_.tolist() == ["gaussian", "point_mass", "discrete"]
+    levels = VAETransformer(1, families={"x": "categorical"}, **FAST)
+    assert levels.fit(table.round(1)).column_likelihoods_[2] == "categorical"
+    every = VAETransformer(1, families="gaussian", **FAST).fit(table)
+    assert every.column_likelihoods_.tolist() == ["gaussian"] * 4
+    # Arrays: by index; a one-decimal column can be discrete on its 0.1 grid.
+    X = np.round(np.random.default_rng(0).normal(size=(200, 2)), 1)
+    array = VAETransformer(1, families={1: "discrete"}, **FAST).fit(X)
+    assert array.column_likelihoods_.tolist() == ["gaussian", "discrete"]
+    assert np.allclose(array.sample(50, random_state=0)[:, 1] * 10 % 1, 0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("families", "match"),
+    [
+        ({"visits": "poisson"}, r"families\['visits'\] must be one of"),
+        ({"nope": "discrete"}, r"families names a column that X does not have: 'nope'"),
+        ({"x": "discrete"}, r"Column 'x' was given the family 'discrete', but its"),
+        ({"kind": "gaussian"}, r"the column is categorical"),
+    ],
+)
+def test_a_family_that_cannot_apply_is_a_clear_error(families, match):
+    table = counts_table(200).assign(kind=lambda t: np.where(t.x > 0, "a", "b"))
+    with pytest.raises(ValueError, match=match):
+        VAETransformer(1, families=families, **FAST).fit(table)
+    with pytest.raises(ValueError, match="likelihood='bernoulli'"):
+        VAETransformer(1, likelihood="bernoulli", families="discrete", **FAST).fit(
+            np.random.default_rng(0).random((20, 2))
+        )
+
+
+def _bins(vae, values):
+    return np.exp(vae.score_samples(np.asarray(values, float).reshape(-1, 1)))
+
+
+def test_score_is_a_probability_on_a_grid_and_a_mixed_measure_at_masses():
+    # No latent: the ELBO is the log-likelihood itself, so the probabilities
+    # of every value a column can hold add up to 1.
+    rng = np.random.default_rng(0)
+    counts = np.clip(rng.poisson(2.0, (2000, 1)), 0, 6)  # an array: no levels
+    vae = VAETransformer(0, random_state=0).fit(counts)
+    assert vae.column_likelihoods_.tolist() == ["discrete"]
+    assert _bins(vae, np.arange(7)).sum() == pytest.approx(1.0, abs=1e-6)
+    # A mass at each bound and a density between them: masses + integral = 1.
+    values = np.clip(rng.normal(0.0, 1.0, 2000), -1.0, 1.5)
+    clipped = VAETransformer(0, random_state=0).fit(values.reshape(-1, 1))
+    assert clipped.column_likelihoods_.tolist() == ["point_mass"]
+    grid = np.linspace(-1.0, 1.5, 20001)[1:-1]
+    inside = np.trapezoid(_bins(clipped, grid), grid)
+    masses = _bins(clipped, [-1.0, 1.5]).sum()
+    assert masses > 0.1  # the data's: 0.23
+    assert masses + inside == pytest.approx(1.0, abs=1e-3)
+
+
+def test_samples_follow_a_count_column_and_its_point_masses():
+    table = counts_table()
+    vae = VAETransformer(2, random_state=0).fit(table)
+    drawn = vae.sample(6000, random_state=0)
+    for column in ("visits", "children"):
+        real = table[column].value_counts(normalize=True)
+        fake = drawn[column].value_counts(normalize=True)
+        total_variation = 0.5 * real.sub(fake, fill_value=0).abs().sum()
+        assert total_variation < 0.1, column
+        assert drawn[column].dtype == np.int64
+    assert (drawn["spend"] == 0).mean() == pytest.approx(0.3, abs=0.06)
+
+
+def test_whole_numbers_with_holes_stay_discrete_and_imputations_are_whole():
+    table = counts_table(600).astype({"visits": float})
+    holes = table.copy()
+    rows = np.random.default_rng(1).random(len(table)) < 0.2
+    holes.loc[rows, "visits"] = np.nan
+    vae = VAETransformer(1, **FAST).fit(holes)
+    assert vae.column_likelihoods_[0] == "discrete"
+    assert np.isfinite(vae.score_samples(holes)).all()
+    filled = np.asarray(VAEImputer(1, **FAST).fit_transform(holes), dtype=float)
+    assert np.all(filled[rows, 0] == np.round(filled[rows, 0]))
+
+
+def test_a_stream_follows_the_family_and_refuses_what_a_request_cannot_hold():
+    table = counts_table(600)
+    vae = VAETransformer(1, **FAST).partial_fit(table.iloc[:300])
+    assert vae.column_likelihoods_[0] == "discrete"
+    halves = table.iloc[300:].assign(visits=lambda t: t["visits"] + 0.5)
+    vae.partial_fit(halves)  # no longer whole numbers; the zeros stay a mass
+    assert vae.column_likelihoods_[0] == "point_mass"
+    fixed = VAETransformer(1, families={"visits": "discrete"}, **FAST)
+    fixed.partial_fit(table.iloc[:300])
+    before = fixed.score(table)
+    with pytest.raises(ValueError, match="Column 'visits' was given the family"):
+        fixed.partial_fit(table.iloc[300:].assign(visits=lambda t: t.x))
+    assert fixed.column_likelihoods_[0] == "discrete"
+    assert fixed.score(table) == before  # the failed batch changed nothing
