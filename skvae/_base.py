@@ -47,7 +47,7 @@ categorical_features : "from_dtype", array-like or None, default="from_dtype"
 
     - ``"from_dtype"``: the DataFrame's category, object, string and bool
       columns are categorical, and so are its numeric columns of whole numbers
-      with at most 10 distinct values (a year, a rating, a count of children)
+      with at most 5 distinct values (a 0/1 flag, a rating)
       unless ``families`` gives them a family (not in ``partial_fit``, whose
       first batch cannot know every level); other numeric columns are
       continuous. Arrays have no categorical columns.
@@ -75,7 +75,7 @@ families : "auto", str or dict, default="auto"
       as if listed in ``categorical_features``.
 
     ``"auto"`` chooses from the data: whole-number columns are ``"discrete"``
-    (but categorical with at most 10 values, see ``categorical_features``),
+    (but categorical with at most 5 values, see ``categorical_features``),
     other columns with a point mass at a bound ``"point_mass"``, the rest
     ``"gaussian"``. A family name applies to every continuous column; a dict
     maps column names (a DataFrame) or indices to families, and the columns

@@ -574,7 +574,7 @@ def test_widths_larger_than_the_stored_weights_allocate_nothing(table_vae, monke
     with pytest.raises(
         ValueError,
         match=r"module_\.hidden_layer_sizes: \[15000, 15000\] does not match the "
-        r"stored weights: encoder\.hidden\.0\.weight has shape \(32, 19\)",
+        r"stored weights: encoder\.hidden\.0\.weight has shape \(32, 13\)",
     ):
         _load_edited(
             table_vae, _setter("module_", "hidden_layer_sizes", [15000, 15000])

@@ -42,13 +42,13 @@ def test_columns_are_typed_from_dtypes(fitted_table, table):
             "categorical",
             "bernoulli",
             "categorical",
-            "categorical",  # whole numbers of at most 10 values: levels
+            "discrete",
             "bernoulli",
         ],
     )
-    # "from_dtype": bool, category, object and string columns are categorical,
-    # and numbers with few whole values
-    assert_array_equal(fitted_table.is_categorical_, [0, 0, 0, 1, 1, 1, 1, 1, 1])
+    # "from_dtype": bool, category, object and string columns are categorical
+    # (and numbers of at most 5 whole values: none here)
+    assert_array_equal(fitted_table.is_categorical_, [0, 0, 0, 1, 1, 1, 1, 0, 1])
     assert list(fitted_table.categories_[4]) == ["lo", "mid", "hi"]
     assert list(fitted_table.categories_[5]) == ["no", "yes"]
     assert fitted_table.categories_[0] is None
