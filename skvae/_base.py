@@ -77,7 +77,9 @@ families : "auto", str or dict, default="auto"
     ``"auto"`` chooses from the data: whole-number columns are ``"discrete"``
     (but categorical with at most 5 values, see ``categorical_features``),
     other columns with a point mass at a bound ``"point_mass"``, the rest
-    ``"gaussian"``. A family name applies to every continuous column; a dict
+    ``"gaussian"``. An array's columns carry no types: there whole numbers
+    stay ``"gaussian"`` (pixels, 0/1 indicators of a feature matrix) unless
+    asked for. A family name applies to every continuous column; a dict
     maps column names (a DataFrame) or indices to families, and the columns
     it leaves out are ``"auto"``. ``column_likelihoods_`` says what each
     column got.

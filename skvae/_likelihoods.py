@@ -146,7 +146,33 @@ class GaussianLikelihood(nn.Module):
         return density.index_copy(-1, index, mass)
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
-        return out
+        """Return the expected value of each entry.
+
+        ``out`` for a plain Gaussian; for a feature censored at a point mass, the
+        censored Gaussian's mean (the mass's value times its probability, plus
+        the mean of the part between the masses), with a grid's edge bins
+        taken whole (see ``set_grid``).
+        """
+        index = self._gridded()
+        if index is None:
+            return out
+        sd = torch.exp(0.5 * self.log_var()[index])
+        half = 0.5 * self.width[index]
+        low, high = self.low[index], self.high[index]
+        mu = out[..., index]
+        a = torch.where(torch.isinf(low), low, (low + half - mu) / sd)
+        b = torch.where(torch.isinf(high), high, (high - half - mu) / sd)
+        p_a, p_b = torch.special.ndtr(a), torch.special.ndtr(b)
+        density = torch.exp(-0.5 * _LOG_2PI - 0.5 * torch.nan_to_num(a * a, posinf=0.0))
+        density_b = torch.exp(
+            -0.5 * _LOG_2PI - 0.5 * torch.nan_to_num(b * b, posinf=0.0)
+        )
+        density = torch.where(torch.isinf(a), 0.0, density)
+        density_b = torch.where(torch.isinf(b), 0.0, density_b)
+        inside = mu * (p_b - p_a) + sd * (density - density_b)
+        at_low = torch.where(torch.isinf(low), 0.0, low * p_a)
+        at_high = torch.where(torch.isinf(high), 0.0, high * (1.0 - p_b))
+        return out.index_copy(-1, index, at_low + inside + at_high)
 
     def sample(
         self,

