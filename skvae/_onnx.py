@@ -475,6 +475,78 @@ def _label(codec: TableCodec, i: int) -> str:
 
 
 # -- the decoder ----------------------------------------------------------------------
+_FAR = 1e30  # stands for an infinite bound: its terms vanish in float32
+
+
+def _censored_mean(graph: _ListGraph, vae: Any, out: str) -> str:
+    """Return the columns' means, in encoded units, from the Gaussians' ``out``.
+
+    What ``GaussianLikelihood.mean`` computes: at a point mass (see
+    ``TableCodec.likelihood_grid``) the censored Gaussian's mean, with Phi from
+    ONNX's Erf. Columns without a mass keep ``out``; a table without masses
+    gets no nodes.
+    """
+    width, low, high = vae.codec_.likelihood_grid()
+    if not (np.isfinite(low).any() or np.isfinite(high).any()):
+        return out
+    variance = vae.module_.likelihood.continuous.log_var().detach().cpu().numpy()
+    sd = np.exp(0.5 * variance)
+    half = 0.5 * width
+    edge_a = np.where(np.isfinite(low), low + half, -_FAR)
+    edge_b = np.where(np.isfinite(high), high - half, _FAR)
+
+    def const(name: str, values: np.ndarray) -> str:
+        return graph.const(name, np.asarray(values, np.float32)[None, :])
+
+    def standard(edge: str, name: str) -> str:  # (edge - out) / sd
+        return graph.op("Div", [graph.op("Sub", [edge, out]), const(name, sd)])
+
+    a = standard(const("edge_a", edge_a), "sd_a")
+    b = standard(const("edge_b", edge_b), "sd_b")
+    half_one = graph.const("half", np.float32(0.5))
+    root_two = graph.const("root_two", np.float32(np.sqrt(2.0)))
+
+    def cdf(t: str) -> str:  # 0.5 (1 + erf(t / sqrt 2))
+        erf = graph.op("Erf", [graph.op("Div", [t, root_two])])
+        return graph.op(
+            "Mul",
+            [half_one, graph.op("Add", [erf, graph.const("one", np.float32(1.0))])],
+        )
+
+    def pdf(t: str) -> str:  # exp(-t^2 / 2) / sqrt(2 pi)
+        square = graph.op("Mul", [t, t])
+        exponent = graph.op(
+            "Mul", [square, graph.const("minus_half", np.float32(-0.5))]
+        )
+        return graph.op(
+            "Mul",
+            [
+                graph.op("Exp", [exponent]),
+                graph.const("inv_root_2pi", np.float32(1 / np.sqrt(2 * np.pi))),
+            ],
+        )
+
+    p_a, p_b = cdf(a), cdf(b)
+    lows = graph.op(
+        "Mul", [const("low_mass", np.where(np.isfinite(low), low, 0.0)), p_a]
+    )
+    highs = graph.op(
+        "Mul",
+        [
+            const("high_mass", np.where(np.isfinite(high), high, 0.0)),
+            graph.op("Sub", [graph.const("one_b", np.float32(1.0)), p_b]),
+        ],
+    )
+    inside = graph.op(
+        "Add",
+        [
+            graph.op("Mul", [out, graph.op("Sub", [p_b, p_a])]),
+            graph.op("Mul", [const("sd", sd), graph.op("Sub", [pdf(a), pdf(b)])]),
+        ],
+    )
+    return graph.op("Add", [graph.op("Add", [lows, inside]), highs])
+
+
 def _decoder_model(vae: Any, target_opset: int | None) -> Any:
     onnx = _import("onnx")
     from onnx import TensorProto, helper
@@ -506,6 +578,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
         ],
     )
     if codec.standardize:
+        out = _censored_mean(graph, vae, out)
         scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
         mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
         values = graph.op(

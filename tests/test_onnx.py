@@ -137,6 +137,22 @@ def test_the_decoder_graph_matches_inverse_transform(numeric):
     assert_allclose(decoded, expected, atol=1e-4, rtol=1e-5)
 
 
+def test_the_decoder_graph_gives_the_mean_at_point_masses(numeric):
+    # Censored columns' means count their masses (GaussianLikelihood.mean);
+    # the graph computes them with Erf.
+    X_train, _, _ = numeric
+    frame = pd.DataFrame(X_train, columns=[f"c{i}" for i in range(6)])
+    frame["spend"] = np.maximum(frame["c0"], 0.0)  # half the rows at 0
+    frame["count"] = np.clip(np.rint(3 + 2 * X_train[:, 1]), 0, 6).astype(np.int64)
+    vae = VAETransformer(3, **ONNX_FIT).fit(frame)
+    assert vae.column_likelihoods_[-2:].tolist() == ["point_mass", "discrete"]
+    Z = vae.transform(frame.iloc[:50]).astype(np.float32)
+    (decoded,) = run(to_onnx(vae, decoder=True), {"Z": Z})
+    expected = vae.inverse_transform(Z).to_numpy(np.float64)
+    assert_allclose(decoded, expected, atol=1e-4, rtol=1e-5)
+    assert (expected[:, -2] > 0).all()  # a mean, not the clipped location
+
+
 def test_what_cannot_be_exported_is_a_clear_error():
     df, _ = mixed()
     vae = VAETransformer(2, **ONNX_FIT).fit(df)
