@@ -59,6 +59,9 @@ lowest for VAETransformer. SDV and SDMetrics live in the peers' environment::
 ``results/synthesis_quick.*``. ``--tables`` (titanic,credit,default,wage,
 diamonds,penguins), ``--generators`` (vae,independent,copula,tvae,ctgan) and
 ``--epochs`` choose a subset; pass ``--name`` with them to keep the full results.
+``--vae-seeds 3`` adds VAETransformer fits with seeds 1 and 2 on the same split
+and a table of their mean and range (one seed's figures move by a few
+hundredths on the small tables).
 CTGAN takes most of the time (about 11 of the 20 minutes).
 """
 
@@ -138,8 +141,9 @@ def seed_everything(seed: int) -> None:
 class SkvaeGenerator:
     name = "VAETransformer"
 
-    def __init__(self, seed: int, epochs: int) -> None:
+    def __init__(self, seed: int, epochs: int, label: str = "") -> None:
         self.seed = seed
+        self.name = f"VAETransformer{label}"
 
     def fit(self, X: pd.DataFrame) -> SkvaeGenerator:
         self.vae = VAETransformer(random_state=self.seed).fit(X)
@@ -350,8 +354,14 @@ def at_bounds(df: pd.DataFrame, train: pd.DataFrame) -> dict[str, dict[str, floa
     return out
 
 
-def evaluate(name: str, keys: list[str], epochs: int, seed: int = 0) -> dict:
-    """Every generator of ``keys`` fitted on table ``name``, and its metrics."""
+def evaluate(
+    name: str, keys: list[str], epochs: int, seed: int = 0, vae_seeds: int = 1
+) -> dict:
+    """Every generator of ``keys`` fitted on table ``name``, and its metrics.
+
+    ``vae_seeds`` > 1 adds VAETransformer fits with the next seeds (same split),
+    as "VAETransformer (seed s)": one seed's figures move by a few hundredths.
+    """
     df = load(name)
     target, task = TARGETS[name]
     train, test = train_test_split(df, test_size=TEST_SIZE, random_state=seed)
@@ -371,8 +381,15 @@ def evaluate(name: str, keys: list[str], epochs: int, seed: int = 0) -> dict:
         "generators": {},
         "_fake": {"__test__": test},  # the rows, for the figure; not saved
     }
+    runs = []
     for key in keys:
-        generator = GENERATORS[key](seed, epochs)
+        runs.append(GENERATORS[key](seed, epochs))
+        if key == "vae":
+            runs += [
+                SkvaeGenerator(seed + k, epochs, f" (seed {seed + k})")
+                for k in range(1, vae_seeds)
+            ]
+    for generator in runs:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -523,6 +540,7 @@ def markdown(results: dict) -> str:
         rows,
         "lrrrrrr",
     )
+    lines += over_seeds(tables)
     lines += worst_columns(tables) + missing_table(tables)
     if results.get("figure"):
         # Named, not embedded: the docs include this file from another folder,
@@ -532,6 +550,42 @@ def markdown(results: dict) -> str:
 
 
 VAE, COPULA = SkvaeGenerator.name, SDV_NAMES["copula"]
+
+
+def over_seeds(tables: dict) -> list[str]:
+    """VAETransformer's figures over its seeds: mean [lowest, highest]."""
+    metrics = {
+        "quality": lambda g: g["score"],
+        "column shapes": lambda g: g["column_shapes"],
+        "pair trends": lambda g: g["column_pair_trends"],
+        "C2ST AUC": lambda g: g["c2st_auc"],
+        "TSTR": lambda g: headline(g["tstr"]),
+    }
+    rows = []
+    for name, table in tables.items():
+        runs = [
+            g
+            for generator, g in table["generators"].items()
+            if generator.startswith(VAE) and "error" not in g
+        ]
+        if len(runs) < 2:
+            continue
+        cells = []
+        for value in metrics.values():
+            v = [value(g) for g in runs]
+            cells.append(f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}]")
+        rows.append([name, str(len(runs)), *cells])
+    if not rows:
+        return []
+    return [
+        "",
+        "## VAETransformer over its seeds",
+        "",
+        "Mean [lowest, highest] over the fits with different seeds on the same "
+        "split (`--vae-seeds`): what one seed's figure above is worth.",
+        "",
+        *markdown_table(["table", "seeds", *metrics], rows, "lrrrrrr"),
+    ]
 
 
 def ok(table: dict, generator: str) -> dict | None:
@@ -721,6 +775,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--vae-seeds",
+        type=int,
+        default=1,
+        help="VAETransformer fits per table, with seeds seed, seed+1, ...",
+    )
+    parser.add_argument(
         "--name", help="results/NAME.{md,json}; synthesis (quick: synthesis_quick)"
     )
     args = parser.parse_args()
@@ -746,7 +806,7 @@ def main() -> None:
     fakes: dict = {}
     warm_up(names[0], keys, args.seed)
     for name in names:
-        table = evaluate(name, keys, epochs, args.seed)
+        table = evaluate(name, keys, epochs, args.seed, args.vae_seeds)
         fakes[name] = table.pop("_fake")
         results["tables"][name] = table
     png = RESULTS / f"{out}_marginals.png"
