@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order threads labels conditional synthesis peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order families threads labels conditional synthesis peers docs test lint clean
 
 install: $(STAMP)
 
@@ -77,6 +77,11 @@ threads: $(BENCH_STAMP)
 # partial_fit on batches in sorted order, against shuffled and fit (~1 minute).
 stream-order: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/stream_order.py
+
+# The discrete family on arrays (digits' ELBO and worst row, latent accuracy),
+# against Gaussians (~2 minutes).
+families: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/families.py
 
 # Peer VAEs (pythae, ctgan's TVAE) and SDV (sdv, sdmetrics: pandas<3) pin older
 # pandas: they get their own environment, with skvae installed without
