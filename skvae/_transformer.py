@@ -288,17 +288,17 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
     >>> import numpy as np
     >>> import pandas as pd
     >>> df = pd.DataFrame({
-    ...     "age": [23.0, 41.0, np.nan, 35.0, 52.0, 29.0],
-    ...     "plan": pd.Categorical(["a", "b", "b", None, "c", "a"]),
-    ...     "member": [True, False, True, True, False, False],
+    ...     "age": [23.0, 41.0, np.nan, 35.0, 52.0, 29.0, 61.0],
+    ...     "plan": pd.Categorical(["a", "b", "b", None, "c", "a", "b"]),
+    ...     "member": [True, False, True, True, False, False, True],
     ... })
     >>> vae = VAETransformer(n_components=1, max_iter=5, random_state=0).fit(df)
-    >>> vae.column_likelihoods_.tolist()  # ages are whole numbers
+    >>> vae.column_likelihoods_.tolist()  # ages: whole numbers, more than 5
     ['discrete', 'categorical', 'bernoulli']
     >>> [str(dtype) for dtype in vae.sample(2, random_state=0).dtypes]
     ['float64', 'category', 'bool']
     >>> vae.inverse_transform(vae.transform(df)).shape
-    (6, 3)
+    (7, 3)
     """
 
     _parameter_constraints: ClassVar[dict] = {
