@@ -145,12 +145,13 @@ def test_score_is_a_probability_on_a_grid_and_a_mixed_measure_at_masses():
     # of every value a column can hold add up to 1.
     rng = np.random.default_rng(0)
     counts = np.clip(rng.poisson(2.0, (2000, 1)), 0, 6)
-    vae = VAETransformer(0, families="discrete", random_state=0).fit(counts)
+    quick = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    vae = VAETransformer(0, families="discrete", **quick).fit(counts)
     assert vae.column_likelihoods_.tolist() == ["discrete"]
     assert _bins(vae, np.arange(7)).sum() == pytest.approx(1.0, abs=1e-6)
     # A mass at each bound and a density between them: masses + integral = 1.
     values = np.clip(rng.normal(0.0, 1.0, 2000), -1.0, 1.5)
-    clipped = VAETransformer(0, random_state=0).fit(values.reshape(-1, 1))
+    clipped = VAETransformer(0, **quick).fit(values.reshape(-1, 1))
     assert clipped.column_likelihoods_.tolist() == ["point_mass"]
     grid = np.linspace(-1.0, 1.5, 20001)[1:-1]
     inside = np.trapezoid(_bins(clipped, grid), grid)
@@ -165,12 +166,13 @@ def _total_variation(real, fake):
 
 
 def test_samples_follow_a_count_column_and_its_point_masses():
-    table = counts_table()
-    vae = VAETransformer(2, random_state=0).fit(table)
+    table = counts_table(2000)
+    small = dict(hidden_layer_sizes=(64,), random_state=0)
+    vae = VAETransformer(2, **small).fit(table)
     drawn = vae.sample(6000, random_state=0)
     # Overdispersed counts (40% zeros, a long tail): twice as close to the data
     # as the Gaussian family's rounded draws (measured: 0.11 against 0.28).
-    gaussian = VAETransformer(2, families={"visits": "gaussian"}, random_state=0)
+    gaussian = VAETransformer(2, families={"visits": "gaussian"}, **small)
     rounded = gaussian.fit(table).sample(6000, random_state=0)
     tv = _total_variation(table["visits"], drawn["visits"])
     assert tv < 0.5 * _total_variation(table["visits"], rounded["visits"])
