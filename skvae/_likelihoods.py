@@ -41,6 +41,8 @@ class GaussianLikelihood(nn.Module):
         self.min_log_var = math.log(min_variance)
         self.raw_log_var = nn.Parameter(torch.empty(n_features))
         self.grid: tuple[np.ndarray, ...] | None = None
+        # indices of the features that are not plain Gaussians (None: none)
+        self.gridded: torch.Tensor | None = None
         # The columns' grid (see ``set_grid``), in the model's units. Not saved
         # with the weights: it is read off the column codec whenever the two
         # are paired (a fit, each batch of a stream, a load).
@@ -81,19 +83,21 @@ class GaussianLikelihood(nn.Module):
             for name, value in zip(("width", "low", "high"), self.grid, strict=True):
                 buffer = getattr(self, name)
                 buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
+        # Which features leave the plain Gaussian, decided here once rather
+        # than read back from the device at every step of training.
+        width, low, high = self.grid
+        plain = (width == 0) & np.isinf(low) & np.isinf(high)
+        self.gridded = None
+        if not plain.all():
+            self.gridded = torch.as_tensor(
+                np.flatnonzero(~plain), device=self.width.device
+            )
 
     def _apply(self, fn: Any, recurse: bool = True) -> GaussianLikelihood:
         out = super()._apply(fn, recurse)
         if getattr(self, "grid", None) is not None:
             self._fill_grid()
         return out
-
-    def _gridded(self) -> torch.Tensor | None:
-        """Return the indices of the features that are not plain Gaussians, or None."""
-        plain = (self.width == 0) & torch.isinf(self.low) & torch.isinf(self.high)
-        if bool(plain.all()):
-            return None
-        return torch.nonzero(~plain).flatten()
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -129,7 +133,7 @@ class GaussianLikelihood(nn.Module):
         """
         log_var = self.log_var()
         density = -0.5 * (_LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
-        index = self._gridded()
+        index = self.gridded
         if index is None:
             return density
         x, out = torch.broadcast_tensors(x, out)
@@ -153,7 +157,7 @@ class GaussianLikelihood(nn.Module):
         the mean of the part between the masses), with a grid's edge bins
         taken whole (see ``set_grid``).
         """
-        index = self._gridded()
+        index = self.gridded
         if index is None:
             return out
         sd = torch.exp(0.5 * self.log_var()[index])
