@@ -84,7 +84,7 @@ families : "auto", str or dict, default="auto"
     it leaves out are ``"auto"``. ``column_likelihoods_`` says what each
     column got.
 
-scaling : {"standard", "global"}, default="standard"
+scaling : {"standard", "global", "quantile"}, default="standard"
     How continuous columns are scaled before the model sees them (they are
     always centred). ``"standard"`` divides each by its own standard deviation,
     as StandardScaler: right for columns in different units (age, income).
@@ -92,7 +92,16 @@ scaling : {"standard", "global"}, default="standard"
     their standard deviations), which keeps their relative scales: right for
     columns in one unit (pixels, counts, spectra), where a high-variance column
     matters more and a nearly constant one should stay small rather than be
-    blown up to unit variance. Likelihoods, ``score`` and the PCA start are in
+    blown up to unit variance. ``"quantile"`` standardises each column, then
+    maps it through its training quantiles to normal scores (as
+    :class:`~sklearn.preprocessing.QuantileTransformer` with
+    ``output_distribution="normal"``, piecewise linear and going on linearly
+    beyond the training range), and each family applies to the scores: right
+    for skewed and long-tailed columns (incomes, prices, durations), whose
+    generated values then follow the training marginal; point masses stay
+    masses and a grid stays a grid. Its knots are fixed by ``fit``, by the
+    first batch of ``partial_fit``, or by the sample a dask collection's
+    set-up reads. Likelihoods, ``score`` and the PCA start are in
     the data's units either way, so ``GridSearchCV`` can choose it by
     ``score`` or by a downstream metric. Ignored with
     ``likelihood="bernoulli"``.
@@ -279,7 +288,7 @@ class BaseVAE(TransformerMixin, BaseEstimator):
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "families": [StrOptions({"auto", "gaussian", "point_mass", "discrete"}), dict],
-        "scaling": [StrOptions({"standard", "global"})],
+        "scaling": [StrOptions({"standard", "global", "quantile"})],
         "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._tabular import ramp_form
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -56,7 +58,7 @@ class GaussianLikelihood(nn.Module):
         self.reset_parameters()
 
     @torch.no_grad()
-    def set_grid(self, width: Any, low: Any, high: Any) -> None:
+    def set_grid(self, width: Any, low: Any, high: Any, knots: Any = None) -> None:
         """Set each feature's family by its grid (numbers in the model's units).
 
         ``width`` > 0: the feature's values lie on a grid of that step (whole
@@ -66,31 +68,82 @@ class GaussianLikelihood(nn.Module):
         (above) it is the bound, and its probability is the Gaussian's mass
         beyond the bound's edge (censoring, as in a Tobit model). A feature with
         width 0 and infinite bounds keeps the Gaussian density.
+
+        ``knots`` (n_features, 2, K), NaN for the features without one: a
+        feature's increasing piecewise-linear map from the data's (standardised)
+        units, row 0, to the model's, row 1 (normal scores, see
+        ``TableCodec.padded_knots``). The model's values are the mapped ones;
+        a mapped feature's ``width`` is in the data's units, and its bins are
+        mapped through the map; ``mean`` is then the mean in the data's units,
+        mapped.
         """
         n = self.raw_log_var.shape[0]
-        self.grid = tuple(
+        grid = tuple(
             np.broadcast_to(
                 np.asarray(v.cpu() if torch.is_tensor(v) else v, np.float64), (n,)
             ).copy()
             for v in (width, low, high)
         )
+        if knots is not None:
+            knots = np.asarray(knots, np.float64)
+            if np.isnan(knots[:, 0, 0]).all():
+                knots = None
+        self.grid = (*grid, knots)
         self._fill_grid()
 
     def _fill_grid(self) -> None:
         # From the float64 numbers, so that a float32 model converted to float64
         # holds the grid a float64 model was given (not its float32 rounding).
         with torch.no_grad():
-            for name, value in zip(("width", "low", "high"), self.grid, strict=True):
+            for name, value in zip(
+                ("width", "low", "high"), self.grid[:3], strict=True
+            ):
                 buffer = getattr(self, name)
                 buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
         # Which features leave the plain Gaussian, decided here once rather
         # than read back from the device at every step of training.
-        width, low, high = self.grid
+        width, low, high, knots = (*self.grid, None)[:4]
         plain = (width == 0) & np.isinf(low) & np.isinf(high)
+        device, dtype = self.width.device, self.width.dtype
         self.gridded = None
         if not plain.all():
-            self.gridded = torch.as_tensor(
-                np.flatnonzero(~plain), device=self.width.device
+            self.gridded = torch.as_tensor(np.flatnonzero(~plain), device=device)
+        self.mapped = self.mapped_grid = None
+        if knots is None:
+            return
+        rows = np.flatnonzero(~np.isnan(knots[:, 0, 0]))
+        size = knots.shape[2]
+        x, z = np.empty((len(rows), size)), np.empty((len(rows), size))
+        left, change = np.zeros(len(rows)), np.zeros((len(rows), size))
+        for r, row in enumerate(rows):
+            xr, zr = knots[row, 0], knots[row, 1]
+            k = int((~np.isnan(xr)).sum())
+            xr, zr = xr[:k], zr[:k]
+            # Padded with knots on the last segment's line, which change no
+            # value: the map goes on along it beyond its last knot.
+            pad = np.arange(1, size - k + 1)
+            x[r] = np.concatenate([xr, xr[-1] + (xr[-1] - xr[-2]) * pad])
+            z[r] = np.concatenate([zr, zr[-1] + (zr[-1] - zr[-2]) * pad])
+            # The inverse map (scores to values) as a sum of ramps, for the
+            # mean, flat beyond a censored bound (its values are the bound's).
+            _, _, left[r], change[r, :k] = ramp_form(
+                zr, xr, np.isfinite(low[row]), np.isfinite(high[row])
+            )
+        self.mapped = torch.as_tensor(rows, device=device)
+        self.knot_x = torch.as_tensor(x, dtype=dtype, device=device)
+        self.knot_z = torch.as_tensor(z, dtype=dtype, device=device)
+        self.ramps = tuple(
+            torch.as_tensor(v, dtype=dtype, device=device)
+            for v in (x[:, 0], z[:, 0], left, change)
+        )
+        # The mapped features on a grid: positions among the gridded ones,
+        # and rows among the mapped ones.
+        gridded = np.flatnonzero(~plain)
+        on_grid = np.flatnonzero(width[rows] > 0)
+        if len(on_grid):
+            self.mapped_grid = (
+                torch.as_tensor(np.searchsorted(gridded, rows[on_grid]), device=device),
+                torch.as_tensor(on_grid, device=device),
             )
 
     def _apply(self, fn: Any, recurse: bool = True) -> GaussianLikelihood:
@@ -136,7 +189,10 @@ class GaussianLikelihood(nn.Module):
         index = self.gridded
         if index is None:
             return density
+        edges = self._mapped_edges(x[..., index])
         x, out = torch.broadcast_tensors(x, out)
+        if edges is not None:
+            edges = tuple(torch.broadcast_to(e, x[..., index].shape) for e in edges)
         sd = torch.exp(0.5 * log_var[index])
         mass = interval_log_prob(
             x[..., index],
@@ -146,8 +202,39 @@ class GaussianLikelihood(nn.Module):
             self.low[index],
             self.high[index],
             density[..., index],
+            edges,
         )
         return density.index_copy(-1, index, mass)
+
+    def _mapped_edges(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Bin edges of the gridded features ``x`` (model's units), or None.
+
+        A mapped feature's bin is its value's bin in the data's units,
+        [v - width/2, v + width/2], mapped: its edges in the model's units.
+        The other features' bins are x -+ width/2.
+        """
+        mapped_grid = getattr(self, "mapped_grid", None)
+        if mapped_grid is None:
+            return None
+        index = self.gridded
+        half = 0.5 * self.width[index]
+        low, high = self.low[index], self.high[index]
+        # at a mass: the bound's bin (see ``interval_log_prob``)
+        x = torch.where(x >= high, high, torch.where(x <= low, low, x))
+        lower, upper = x - half, x + half
+        position, row = mapped_grid
+        knot_x, knot_z = self.knot_x[row], self.knot_z[row]
+        v = piecewise_linear(x[..., position], knot_z, knot_x)
+        half = half[position]
+        lower = lower.index_copy(
+            -1, position, piecewise_linear(v - half, knot_x, knot_z)
+        )
+        upper = upper.index_copy(
+            -1, position, piecewise_linear(v + half, knot_x, knot_z)
+        )
+        return lower, upper
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """Return the expected value of each entry.
@@ -155,8 +242,15 @@ class GaussianLikelihood(nn.Module):
         ``out`` for a plain Gaussian; for a feature censored at a point mass, the
         censored Gaussian's mean (the mass's value times its probability, plus
         the mean of the part between the masses), with a grid's edge bins
-        taken whole (see ``set_grid``).
+        taken whole (see ``set_grid``). A mapped feature's mean is taken in the
+        data's units and mapped to the model's, so that the codec's inverse
+        map gives the data's mean.
         """
+        if getattr(self, "mapped", None) is not None:
+            return self._mapped_mean(out, self._censored_mean(out))
+        return self._censored_mean(out)
+
+    def _censored_mean(self, out: torch.Tensor) -> torch.Tensor:
         index = self.gridded
         if index is None:
             return out
@@ -177,6 +271,25 @@ class GaussianLikelihood(nn.Module):
         at_low = torch.where(torch.isinf(low), 0.0, low * p_a)
         at_high = torch.where(torch.isinf(high), 0.0, high * (1.0 - p_b))
         return out.index_copy(-1, index, at_low + inside + at_high)
+
+    def _mapped_mean(self, out: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        """Return the mapped features' mean in the data's units, mapped back.
+
+        E[g(Z)] for Z ~ N(out, sd^2) and g the inverse map, flat beyond a
+        censored bound: with g as a sum of ramps (see ``_fill_grid``) it is
+        exact, from E[max(Z - t, 0)] = sd (d Phi(d) + phi(d)), d = (mu - t)/sd.
+        """
+        index = self.mapped
+        x0, z0, left, change = self.ramps
+        mu = out[..., index]
+        sd = torch.exp(0.5 * self.log_var()[index])
+        d = (mu[..., None] - self.knot_z) / sd[:, None]
+        ramp = sd[:, None] * (
+            d * torch.special.ndtr(d) + torch.exp(-0.5 * (_LOG_2PI + d * d))
+        )
+        value = x0 + left * (mu - z0) + (change * ramp).sum(dim=-1)
+        mapped = piecewise_linear(value, self.knot_x, self.knot_z)
+        return means.index_copy(-1, index, mapped)
 
     def sample(
         self,
@@ -211,10 +324,12 @@ def interval_log_prob(
     low: torch.Tensor,
     high: torch.Tensor,
     density: torch.Tensor | None = None,
+    edges: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Log-probability of each entry under N(mean, sd^2) on its grid and masses.
 
-    Each entry stands for the interval [x - width/2, x + width/2], opened to
+    Each entry stands for the interval [x - width/2, x + width/2] (or
+    ``edges``, a lower and an upper edge per entry, where given), opened to
     -inf at or below ``low`` (to +inf at or above ``high``), the edge's half
     bin included: a point mass censors the values beyond it. Where the
     interval is a single point (width 0, off the masses) the result is the log
@@ -228,10 +343,16 @@ def interval_log_prob(
     half = 0.5 * width
     at_low = x <= low
     at_high = x >= high
+    if edges is None:
+        lower = torch.where(at_high, high, x) - half
+        upper = torch.where(at_low, low, x) + half
+    else:
+        lower, upper = edges
+        width = upper - lower
     # Standardise finite edges, then open the censored sides: an infinity that
     # went through (edge - mean) / sd would send NaN into the gradients.
-    a = (torch.where(at_high, high, x) - half - mean) / sd
-    b = (torch.where(at_low, low, x) + half - mean) / sd
+    a = (lower - mean) / sd
+    b = (upper - mean) / sd
     a = torch.where(at_low, -torch.inf, a)
     b = torch.where(at_high, torch.inf, b)
     point = (width == 0) & ~at_low & ~at_high
@@ -253,6 +374,23 @@ def interval_log_prob(
     safe_width = torch.where(narrow, width, 1.0).expand_as(density)
     centred = density + torch.log(safe_width)
     return torch.where(exact, interval, torch.where(narrow, centred, density))
+
+
+def piecewise_linear(
+    v: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor
+) -> torch.Tensor:
+    """Evaluate each feature's map through its knots, linear beyond the ends.
+
+    ``v`` (..., m): values of m features; ``xp``, ``fp`` (m, K): each
+    feature's knots, ``xp`` increasing along K.
+    """
+    m, size = xp.shape
+    flat = v.reshape(-1, m).transpose(0, 1).contiguous()
+    i = torch.searchsorted(xp.contiguous(), flat).clamp(1, size - 1)
+    x0, x1 = xp.gather(1, i - 1), xp.gather(1, i)
+    f0, f1 = fp.gather(1, i - 1), fp.gather(1, i)
+    out = f0 + (flat - x0) * ((f1 - f0) / (x1 - x0))
+    return out.transpose(0, 1).reshape(v.shape)
 
 
 def truncated_normal(
@@ -371,10 +509,10 @@ class TableLikelihood(nn.Module):
         if isinstance(self.continuous, GaussianLikelihood):
             self.continuous.set_variance(variance)
 
-    def set_grid(self, width: Any, low: Any, high: Any) -> None:
-        """Set the Gaussian features' grids and masses (see ``GaussianLikelihood``)."""
+    def set_grid(self, width: Any, low: Any, high: Any, knots: Any = None) -> None:
+        """Set the Gaussian features' grids, masses and maps (see its set_grid)."""
         if isinstance(self.continuous, GaussianLikelihood):
-            self.continuous.set_grid(width, low, high)
+            self.continuous.set_grid(width, low, high, knots)
 
     def _split(self, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
         c, b = self.n_continuous, self.n_binary

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ._tabular import BINARY, CATEGORICAL, CONTINUOUS, TableCodec
+from ._tabular import BINARY, CATEGORICAL, CONTINUOUS, TableCodec, ramp_form
 from ._transformer import VAETransformer
 
 if TYPE_CHECKING:
@@ -361,7 +361,118 @@ def _continuous(graph: Any, codec: TableCodec, raw: str) -> str:
         return filled
     scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
     centred = graph.op("Sub", [filled, graph.const("mean", mean)])
-    return graph.op("Div", [centred, graph.const("scale", scale)])
+    standard = graph.op("Div", [centred, graph.const("scale", scale)])
+    maps = codec.maps()
+    if not maps:
+        return standard
+    # scaling="quantile": each map to normal scores as a sum of ramps; a
+    # missing entry is 0 on the scores, as codec.encode fills it.
+    forms = {j: ramp_form(knots[0], knots[1]) for j, knots in maps}
+    knots = {j: k[0] for j, k in maps}
+    scores = _ramps(graph, standard, codec.n_continuous, forms, knots)
+    return graph.op(
+        "Where",
+        [_not_finite(graph, raw), graph.const("zero", np.float32(0.0)), scores],
+    )
+
+
+def _expanded(
+    graph: Any, x: str, n: int, knots: dict[int, np.ndarray], size: int
+) -> str:
+    """Return x[:, j] - knots[j][k] for each mapped column j, knot k: (N, m K).
+
+    Columns repeated by a product with a 0/1 matrix, so that every step is a
+    2-D op of any opset; the padding knots of shorter maps repeat the last.
+    """
+    columns = sorted(knots)
+    repeat = np.zeros((n, len(columns) * size), np.float32)
+    at = np.zeros((1, len(columns) * size), np.float32)
+    for r, j in enumerate(columns):
+        repeat[j, r * size : (r + 1) * size] = 1.0
+        k = knots[j]
+        at[0, r * size : (r + 1) * size] = np.concatenate(
+            [k, np.full(size - len(k), k[-1])]
+        )
+    return graph.op(
+        "Sub",
+        [graph.op("MatMul", [x, graph.const("repeat", repeat)]), graph.const("at", at)],
+    )
+
+
+def _ramps(
+    graph: Any,
+    x: str,
+    n: int,
+    forms: dict[int, tuple],
+    knots: dict[int, np.ndarray],
+    expect: str | None = None,
+) -> str:
+    """Apply each column's sum of ramps (``ramp_form``) to ``x`` (N, n).
+
+    Columns without a form are passed through. With ``expect``, the sd (1, n)
+    of a Gaussian around ``x``: its mean through the map, max(v - t, 0)
+    replaced by its expectation sd (d Phi(d) + phi(d)), d = (x - t) / sd.
+    """
+    columns = sorted(forms)
+    size = max(len(knots[j]) for j in columns)
+    gaps = _expanded(graph, x, n, knots, size)
+    if expect is None:
+        ramps = graph.op("Relu", [gaps])
+    else:
+        sd = np.zeros((1, len(columns) * size), np.float32)
+        for r, j in enumerate(columns):
+            sd[0, r * size : (r + 1) * size] = expect[0, j]
+        sd_name = graph.const("sd", sd)
+        d = graph.op("Div", [gaps, sd_name])
+        ramps = graph.op(
+            "Mul",
+            [
+                sd_name,
+                graph.op("Add", [graph.op("Mul", [d, _cdf(graph, d)]), _pdf(graph, d)]),
+            ],
+        )
+    changes = np.zeros((len(columns) * size, n), np.float32)
+    slope = np.ones((1, n), np.float32)
+    offset = np.zeros((1, n), np.float32)
+    for r, j in enumerate(columns):
+        x0, f0, left, change = forms[j]
+        changes[r * size : r * size + len(change), j] = change
+        slope[0, j], offset[0, j] = left, f0 - left * x0
+    bends = graph.op("MatMul", [ramps, graph.const("changes", changes)])
+    line = graph.op(
+        "Add",
+        [
+            graph.op("Mul", [x, graph.const("slope", slope)]),
+            graph.const("offset", offset),
+        ],
+    )
+    return graph.op("Add", [line, bends])
+
+
+def _cdf(graph: Any, t: str) -> str:
+    """0.5 (1 + erf(t / sqrt 2)), Phi from ONNX's Erf."""
+    root_two = graph.const("root_two", np.float32(np.sqrt(2.0)))
+    erf = graph.op("Erf", [graph.op("Div", [t, root_two])])
+    return graph.op(
+        "Mul",
+        [
+            graph.const("half", np.float32(0.5)),
+            graph.op("Add", [erf, graph.const("one", np.float32(1.0))]),
+        ],
+    )
+
+
+def _pdf(graph: Any, t: str) -> str:
+    """exp(-t^2 / 2) / sqrt(2 pi)."""
+    square = graph.op("Mul", [t, t])
+    exponent = graph.op("Mul", [square, graph.const("minus_half", np.float32(-0.5))])
+    return graph.op(
+        "Mul",
+        [
+            graph.op("Exp", [exponent]),
+            graph.const("inv_root_2pi", np.float32(1 / np.sqrt(2 * np.pi))),
+        ],
+    )
 
 
 def _not_finite(graph: Any, x: str) -> str:
@@ -486,7 +597,7 @@ def _censored_mean(graph: _ListGraph, vae: Any, out: str) -> str:
     ONNX's Erf. Columns without a mass keep ``out``; a table without masses
     gets no nodes.
     """
-    width, low, high = vae.codec_.likelihood_grid()
+    width, low, high, _ = vae.codec_.likelihood_grid()
     if not (np.isfinite(low).any() or np.isfinite(high).any()):
         return out
     variance = vae.module_.likelihood.continuous.log_var().detach().cpu().numpy()
@@ -503,30 +614,11 @@ def _censored_mean(graph: _ListGraph, vae: Any, out: str) -> str:
 
     a = standard(const("edge_a", edge_a), "sd_a")
     b = standard(const("edge_b", edge_b), "sd_b")
-    half_one = graph.const("half", np.float32(0.5))
-    root_two = graph.const("root_two", np.float32(np.sqrt(2.0)))
 
-    def cdf(t: str) -> str:  # 0.5 (1 + erf(t / sqrt 2))
-        erf = graph.op("Erf", [graph.op("Div", [t, root_two])])
-        return graph.op(
-            "Mul",
-            [half_one, graph.op("Add", [erf, graph.const("one", np.float32(1.0))])],
-        )
+    def pdf(t: str) -> str:
+        return _pdf(graph, t)
 
-    def pdf(t: str) -> str:  # exp(-t^2 / 2) / sqrt(2 pi)
-        square = graph.op("Mul", [t, t])
-        exponent = graph.op(
-            "Mul", [square, graph.const("minus_half", np.float32(-0.5))]
-        )
-        return graph.op(
-            "Mul",
-            [
-                graph.op("Exp", [exponent]),
-                graph.const("inv_root_2pi", np.float32(1 / np.sqrt(2 * np.pi))),
-            ],
-        )
-
-    p_a, p_b = cdf(a), cdf(b)
+    p_a, p_b = _cdf(graph, a), _cdf(graph, b)
     lows = graph.op(
         "Mul", [const("low_mass", np.where(np.isfinite(low), low, 0.0)), p_a]
     )
@@ -578,7 +670,23 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
         ],
     )
     if codec.standardize:
-        out = _censored_mean(graph, vae, out)
+        means = _censored_mean(graph, vae, out)
+        maps = codec.maps()
+        if maps:  # the mean through each map to the data's (standardised) units
+            _, low, high, _ = codec.likelihood_grid()
+            forms = {
+                j: ramp_form(k[1], k[0], np.isfinite(low[j]), np.isfinite(high[j]))
+                for j, k in maps
+            }
+            variance = vae.module_.likelihood.continuous.log_var()
+            sd = np.exp(0.5 * variance.detach().cpu().numpy())[None, :]
+            mapped = _ramps(
+                graph, out, codec.n_continuous, forms, {j: k[1] for j, k in maps}, sd
+            )
+            is_mapped = np.zeros((1, codec.n_continuous), bool)
+            is_mapped[0, [j for j, _ in maps]] = True
+            means = graph.op("Where", [graph.const("mapped", is_mapped), mapped, means])
+        out = means
         scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
         mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
         values = graph.op(

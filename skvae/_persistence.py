@@ -340,6 +340,7 @@ def _codec_to_data(codec: TableCodec) -> dict[str, Any]:
                 "at_low": float(c.at_low),
                 "at_high": float(c.at_high),
                 "requested": c.requested,
+                "knots": c.knots,
             }
         )
     return {
@@ -372,6 +373,7 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
                 at_high=c.get("at_high", 0.0),
                 # absent before 0.1: every continuous column was a Gaussian
                 requested=c.get("requested", GAUSSIAN),
+                knots=c.get("knots"),  # absent before 0.1: no map
             )
         )
     codec = TableCodec(columns, data["is_frame"], data["standardize"])
@@ -753,6 +755,22 @@ def _check_statistics(field: str, column: dict[str, Any]) -> None:
         )
     if column["categories"] is not None or column["frequencies"] is not None:
         raise _invalid(field, "a continuous column has no categories or frequencies")
+    knots = column.get("knots")  # absent before 0.1
+    if knots is not None and not (
+        isinstance(knots, np.ndarray)
+        and knots.dtype.kind == "f"
+        and knots.ndim == 2
+        and knots.shape[0] == 2
+        and knots.shape[1] >= 2
+        and np.isfinite(knots).all()
+        and (np.diff(knots, axis=1) > 0).all()
+    ):
+        raise _invalid(
+            field,
+            "knots (the map to normal scores of scaling='quantile') must be None "
+            "or a finite float array of shape (2, K), K >= 2, both rows strictly "
+            f"increasing; got {_describe(knots)}",
+        )
 
 
 def _check_levels(field: str, column: dict[str, Any], kind: str) -> None:
@@ -762,6 +780,8 @@ def _check_levels(field: str, column: dict[str, Any], kind: str) -> None:
     other column's (booleans: False, True): levels out of that order are
     swapped, and would decode every row to the wrong one.
     """
+    if column.get("knots") is not None:
+        raise _invalid(field, "a discrete column has no knots (no map to scores)")
     levels = column["categories"]
     if not isinstance(levels, list | tuple) or not levels:
         raise _invalid(

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
+from scipy.special import ndtri
 
 CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
 # A categorical column with more levels than this gets a warning: its one-hot block
@@ -76,6 +77,15 @@ AUTO_ARRAY = "auto_array"
 FEW_LEVELS = 5
 LEVELS = "categorical"
 MASS_TOLERANCE = 1e-6
+# ``scaling="quantile"``: each continuous column's standardised values are
+# mapped to normal scores by a piecewise-linear map through its quantiles (the
+# quantile-normal transform of TabDDPM and TabSyn), and the likelihood is the
+# column's family on the scores. One knot per ROWS_PER_KNOT observed values,
+# from MIN_KNOTS to MAX_KNOTS: each segment holds as many rows, so that the
+# map's slope (the density's shape) is measured on enough of them.
+QUANTILE = "quantile"
+ROWS_PER_KNOT = 30
+MIN_KNOTS, MAX_KNOTS = 10, 100
 
 
 @dataclass
@@ -101,6 +111,9 @@ class Column:
     # continuous: the family asked for (AUTO: chosen from the statistics; files
     # saved before 0.1 were trained as Gaussians)
     requested: str = GAUSSIAN
+    # continuous, ``scaling="quantile"``: the map of standardised values (row 0,
+    # increasing) to normal scores (row 1, increasing); None: no map
+    knots: np.ndarray | None = None
 
     @property
     def family(self) -> str:
@@ -191,18 +204,68 @@ class TableCodec:
         """Return the family of each continuous column, in the model's order."""
         return [self.columns[i].family for i in self.positions(CONTINUOUS)]
 
-    def likelihood_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each continuous column's grid step and censored bounds, encoded units.
+    def maps(self) -> list[tuple[int, np.ndarray]]:
+        """Return (position among the continuous columns, knots) of each map.
+
+        The columns of ``scaling="quantile"`` (see ``normal_score_knots``).
+        """
+        return [
+            (j, self.columns[i].knots)
+            for j, i in enumerate(self.positions(CONTINUOUS))
+            if self.columns[i].knots is not None
+        ]
+
+    def to_scores(self, values: np.ndarray) -> np.ndarray:
+        """Map standardised continuous values (n, n_continuous) to the model's."""
+        maps = self.maps()
+        if not maps:
+            return values
+        values = values.copy()
+        for j, knots in maps:
+            values[:, j] = piecewise_linear(values[:, j], knots[0], knots[1])
+        return values
+
+    def from_scores(self, values: np.ndarray) -> np.ndarray:
+        """Map the model's continuous values back to standardised ones."""
+        maps = self.maps()
+        if not maps:
+            return values
+        values = values.copy()
+        for j, knots in maps:
+            values[:, j] = piecewise_linear(values[:, j], knots[1], knots[0])
+        return values
+
+    def padded_knots(self) -> np.ndarray | None:
+        """Every continuous column's knots, (n_continuous, 2, K); None: no maps.
+
+        Rows of columns without a map are NaN, and so are the ends of the
+        shorter maps.
+        """
+        maps = self.maps()
+        if not maps:
+            return None
+        size = max(knots.shape[1] for _, knots in maps)
+        out = np.full((self.n_continuous, 2, size), np.nan)
+        for j, knots in maps:
+            out[j, :, : knots.shape[1]] = knots
+        return out
+
+    def likelihood_grid(
+        self,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Each continuous column's grid step, censored bounds and map.
 
         What ``GaussianLikelihood.set_grid`` takes: the step of a ``DISCRETE``
-        column's grid (0 for the others), and the bounds of ``MASSES`` and
-        ``DISCRETE`` columns that hold a point mass (``POINT_MASS``; infinite
-        elsewhere). Without standardisation (Bernoulli) every entry is plain.
+        column's grid (0 for the others), in standardised units; the bounds of
+        ``MASSES`` and ``DISCRETE`` columns that hold a point mass
+        (``POINT_MASS``; infinite elsewhere), in the model's units; and the
+        columns' maps to the model's units (``padded_knots``). Without
+        standardisation (Bernoulli) every entry is plain.
         """
         n = self.n_continuous
         width, low, high = np.zeros(n), np.full(n, -np.inf), np.full(n, np.inf)
         if not self.standardize:
-            return width, low, high
+            return width, low, high, None
         for j, i in enumerate(self.positions(CONTINUOUS)):
             c = self.columns[i]
             family = c.family
@@ -213,6 +276,7 @@ class TableCodec:
                     low[j] = (c.low - c.mean) / c.scale
                 if c.at_high >= POINT_MASS:
                     high[j] = (c.high - c.mean) / c.scale
+        low, high = self.to_scores(low[None])[0], self.to_scores(high[None])[0]
         # A value within MASS_TOLERANCE (relative) of a mass is at it: the model
         # may hold the bounds in float32 while the values come in float64.
         for bound, inwards in ((low, 1.0), (high, -1.0)):
@@ -220,7 +284,7 @@ class TableCodec:
             bound[finite] += (
                 inwards * MASS_TOLERANCE * np.maximum(1.0, np.abs(bound[finite]))
             )
-        return width, low, high
+        return width, low, high, self.padded_knots()
 
     def check_families(self) -> None:
         """Raise a ValueError for a column whose values its family cannot hold."""
@@ -256,26 +320,33 @@ class TableCodec:
         half[recorded] = 0.5 * 10.0 ** -decimals[recorded].astype(float)
         low = (self.continuous_attribute("low") - half - mean) / scale
         high = (self.continuous_attribute("high") + half - mean) / scale
-        _, mass_low, mass_high = self.likelihood_grid()
+        low, high = self.to_scores(low[None])[0], self.to_scores(high[None])[0]
+        _, mass_low, mass_high, _ = self.likelihood_grid()
         low[np.isfinite(mass_low)] = -np.inf
         high[np.isfinite(mass_high)] = np.inf
         return low.astype(np.float64), high.astype(np.float64)
 
     def log_jacobian(self, observed: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Log-Jacobian of the standardisation of each row's density entries.
+        """Log-Jacobian of the encoding of each row's density entries.
 
         ``values`` and ``observed`` as ``encode`` gives them. Subtracting it
-        turns a log-likelihood in standardised units into one in the units of
+        turns a log-likelihood in the model's units into one in the units of
         the data. Only entries scored by a density take it: observed values of
         ``GAUSSIAN`` columns and of ``MASSES`` columns off their masses. A
-        probability (a grid's bin, a point mass) has no units.
+        probability (a grid's bin, a point mass) has no units. A column's map
+        to normal scores adds the log-slope of its segment (dx'/dz), constant
+        between knots.
         """
         n = self.n_continuous
         log_scale = np.log(self.continuous_attribute("scale"))
-        width, low, high = self.likelihood_grid()
+        width, low, high, _ = self.likelihood_grid()
         x = values[:, :n]
         density = observed[:, :n] & (width == 0) & (x > low) & (x < high)
-        return density.astype(np.float64) @ log_scale
+        out = density.astype(np.float64) @ log_scale
+        for j, knots in self.maps():
+            slope = piecewise_slope(x[:, j], knots[1], knots[0])
+            out += np.where(density[:, j], np.log(slope), 0.0)
+        return out
 
     # -- encoding -----------------------------------------------------------------
     def encode(
@@ -309,6 +380,8 @@ class TableCodec:
             if self.standardize:
                 values -= fill
                 values /= self.continuous_attribute("scale")
+                for j, knots in self.maps():
+                    values[:, j] = piecewise_linear(values[:, j], knots[0], knots[1])
                 fill = 0.0
             if not seen.all():
                 values[~seen] = np.broadcast_to(fill, values.shape)[~seen]
@@ -395,7 +468,7 @@ class TableCodec:
         cont = self.positions(CONTINUOUS)
         values = encoded[:, : len(cont)]
         if self.standardize:  # Gaussian; Bernoulli outputs stay 0/1 or p
-            values = values * self.continuous_attribute(
+            values = self.from_scores(values) * self.continuous_attribute(
                 "scale"
             ) + self.continuous_attribute("mean")
             values = np.clip(
@@ -479,9 +552,10 @@ def fit_encode(
 ) -> tuple[TableCodec, np.ndarray, np.ndarray]:
     """Type the columns of ``X``, learn their encoding, and encode ``X``.
 
-    ``scaling`` is ``"standard"`` or ``"global"`` (see ``column_scales``).
-    ``families``: the continuous columns' families, ``AUTO``, one of
-    ``FAMILIES`` for all, or a dict by column name or index (see
+    ``scaling`` is ``"standard"``, ``"global"`` (see ``column_scales``) or
+    ``"quantile"`` (standard, then each column's map to normal scores, see
+    ``normal_score_knots``). ``families``: the continuous columns' families,
+    ``AUTO``, one of ``FAMILIES`` for all, or a dict by column name or index (see
     ``family_requests``). ``few_levels``: whether whole-number DataFrame columns
     of at most ``FEW_LEVELS`` values are categorical under ``AUTO`` (not for a
     stream, whose first batch cannot know every level).
@@ -554,7 +628,109 @@ def fit_encode(
             columns[i].decimals = int(decimals[j])
             columns[i].at_low, columns[i].at_high = float(at_low[j]), float(at_high[j])
         codec.check_families()
+        if scaling == QUANTILE and standardize:
+            for j, i in enumerate(cont):
+                seen = ~missing[:, j]
+                columns[i].knots = column_knots(
+                    columns[i],
+                    values[seen, j],
+                    None if weights is None else weights[seen],
+                )
     return (codec, *codec.encode(X, continuous=values))
+
+
+def column_knots(
+    column: Column, values: np.ndarray, weights: np.ndarray | None
+) -> np.ndarray | None:
+    """Return the knots of a column's map to normal scores, from its values.
+
+    ``values`` are the column's observed values in the data's units (with
+    ``weights``). The bounds its family censors (a point mass) stay masses:
+    see ``normal_score_knots``.
+    """
+    family = column.family
+    censored = family in (MASSES, DISCRETE)
+    return normal_score_knots(
+        (values - column.mean) / column.scale,
+        weights,
+        mass_low=censored and column.at_low >= POINT_MASS,
+        mass_high=censored and column.at_high >= POINT_MASS,
+    )
+
+
+def normal_score_knots(
+    values: np.ndarray,
+    weights: np.ndarray | None = None,
+    mass_low: bool = False,
+    mass_high: bool = False,
+) -> np.ndarray | None:
+    """Return the knots (2, K) of a piecewise-linear map to normal scores.
+
+    Row 0 holds values of the column (increasing), row 1 their normal scores
+    Phi^-1(p) (increasing), where p is the value's mid-rank share: the share
+    of the (weighted) values below it plus half of those equal to it. A bound
+    with a point mass takes the share at and beyond it instead, so that the
+    mass of a standard normal censored at its score is the mass's share.
+    Between knots the map is linear, and beyond the end knots it goes on
+    along the end segments. Knots are kept at evenly spaced shares, one per
+    ``ROWS_PER_KNOT`` values (``MIN_KNOTS`` to ``MAX_KNOTS``), and the end
+    values always. None when the column has fewer than three distinct values,
+    whose map would be affine.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
+    unique, inverse = np.unique(values, return_inverse=True)
+    counts = np.bincount(inverse, weights=w, minlength=len(unique))
+    keep = counts > 0
+    unique, counts = unique[keep], counts[keep]
+    if len(unique) < 3:
+        return None
+    upto = np.cumsum(counts) / counts.sum()
+    below = np.concatenate([[0.0], upto[:-1]])
+    share = 0.5 * (below + upto)
+    if mass_low:
+        share[0] = upto[0]
+    if mass_high:
+        share[-1] = below[-1]
+    n_knots = min(max(len(values) // ROWS_PER_KNOT, MIN_KNOTS), MAX_KNOTS)
+    if len(unique) > n_knots:
+        targets = np.linspace(share[0], share[-1], n_knots)
+        picked = np.searchsorted(share, targets).clip(0, len(unique) - 1)
+        picked = np.unique(np.concatenate([[0, len(unique) - 1], picked]))
+        unique, share = unique[picked], share[picked]
+    return np.vstack([unique, ndtri(share)])
+
+
+def piecewise_linear(v: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Evaluate the map through knots (xp, fp), linear beyond its end segments."""
+    i = np.clip(np.searchsorted(xp, v), 1, len(xp) - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    return f0 + (v - x0) * ((f1 - f0) / (x1 - x0))
+
+
+def ramp_form(
+    xp: np.ndarray, fp: np.ndarray, flat_low: bool = False, flat_high: bool = False
+) -> tuple[float, float, float, np.ndarray]:
+    """Write the map through knots (xp, fp) as a sum of ramps.
+
+    Returns (x_0, f_0, left, change) with
+    f(v) = f_0 + left (v - x_0) + sum_k change_k max(v - xp_k, 0): linear
+    between knots, along the end segments beyond them, or flat beyond the
+    first (last) knot with ``flat_low`` (``flat_high``). The form that the
+    mean of a Gaussian through the map takes in closed form, and that an
+    ONNX graph computes with Relu.
+    """
+    slopes = np.diff(fp) / np.diff(xp)
+    left = 0.0 if flat_low else float(slopes[0])
+    right = 0.0 if flat_high else float(slopes[-1])
+    change = np.diff(np.concatenate([[left], slopes, [right]]))
+    return float(xp[0]), float(fp[0]), left, change
+
+
+def piecewise_slope(v: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Return the slope of the map through knots (xp, fp) at each ``v``."""
+    i = np.clip(np.searchsorted(xp, v), 1, len(xp) - 1)
+    return (fp[i] - fp[i - 1]) / (xp[i] - xp[i - 1])
 
 
 def _few_whole_levels(series: pd.Series) -> bool:
@@ -744,6 +920,8 @@ def refit_statistics(
     high, integral) over the observed entries, and ``"counts"``: a Series of
     counts per observed value. Levels seen in the data but not in the sample are
     added (sorted, as in fit), so a column can turn from binary to categorical.
+    A column's map to normal scores (``scaling="quantile"``) keeps the
+    sample's knots, re-expressed in the new units: approximate quantiles.
     """
     columns = []
     continuous = statistics["continuous"]
@@ -769,6 +947,10 @@ def refit_statistics(
         column = Column(**{f: getattr(column, f) for f in Column.__dataclass_fields__})
         if column.kind == CONTINUOUS and i in continuous:
             mean, _, low, high, integral = continuous[i]
+            if column.knots is not None:  # the sample's map, in the new units
+                x = column.knots[0] * column.scale + column.mean
+                x = (x - mean) / scales[i]
+                column.knots = np.vstack([x, column.knots[1]])
             column.mean = float(mean)
             column.scale = float(scales[i])
             column.low, column.high = float(low), float(high)
@@ -965,10 +1147,13 @@ class RunningMoments:
         else:
             scales = codec.continuous_attribute("scale")
         for j, i in enumerate(cont):
+            # A column mapped to normal scores keeps the units of its map,
+            # which the first batch fixed.
+            fixed = columns[i].knots is not None
             columns[i] = replace(
                 columns[i],
-                mean=float(self.mean[j]),
-                scale=float(scales[j]),
+                mean=columns[i].mean if fixed else float(self.mean[j]),
+                scale=columns[i].scale if fixed else float(scales[j]),
                 low=float(self.low[j]),
                 high=float(self.high[j]),
                 integral=bool(self.integral[j]),

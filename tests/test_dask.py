@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from pandas.testing import assert_frame_equal, assert_series_equal
+from scipy import stats
 
 from skvae import VAETransformer
 
@@ -219,6 +220,25 @@ def test_global_scaling_comes_from_the_pass_over_all_partitions(client):
     vae = VAETransformer(2, scaling="global", max_iter=2, random_state=0)
     vae.fit(lazy)
     assert_allclose(vae.scale_, np.sqrt(np.mean(X.std(axis=0) ** 2)))
+
+
+def test_quantile_maps_come_from_the_sample_in_the_pass_s_units(client):
+    # The knots are the set-up sample's quantiles (approximate), re-expressed
+    # in the units of the moments of the pass over every partition.
+    rng = np.random.default_rng(0)
+    X = rng.lognormal(0.0, 1.0, size=(1200, 2))
+    lazy = da.from_array(X, chunks=(300, 2))
+    vae = VAETransformer(2, scaling="quantile", max_iter=2, random_state=0)
+    vae.fit(lazy)
+    assert_allclose(vae.mean_, X.mean(axis=0))
+    for j, column in enumerate(vae._codec.columns):
+        values = column.knots[0] * column.scale + column.mean
+        tolerance = 1e-9 * X[:, j].max()  # the units' rounding
+        assert values[0] >= X[:, j].min() - tolerance
+        assert values[-1] <= X[:, j].max() + tolerance
+        shares = (X[:, j][:, None] < values).mean(axis=0)
+        assert_allclose(shares, stats.norm.cdf(column.knots[1]), atol=0.05)
+    assert np.isfinite(vae.score_samples(lazy).compute()).all()
 
 
 def test_empty_partitions_left_by_a_filter(client, table):

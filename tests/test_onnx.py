@@ -153,6 +153,33 @@ def test_the_decoder_graph_gives_the_mean_at_point_masses(numeric):
     assert (expected[:, -2] > 0).all()  # a mean, not the clipped location
 
 
+def test_both_graphs_follow_the_maps_of_quantile_scaling(numeric):
+    # Each column's map to normal scores is a sum of Relu ramps in the encoder;
+    # the decoder's mean through the inverse map uses Erf, as in Python.
+    X_train, X_test, _ = numeric
+    columns = [f"c{i}" for i in range(6)]
+    frame = pd.DataFrame(np.exp(X_train / 3), columns=columns)  # skewed
+    frame["spend"] = np.maximum(X_train[:, 0], 0.0)  # half the rows at 0
+    frame["count"] = np.clip(np.rint(3 + 2 * X_train[:, 1]), 0, 9).astype(np.int64)
+    vae = VAETransformer(3, scaling="quantile", **ONNX_FIT).fit(frame)
+    assert vae.column_likelihoods_[-2:].tolist() == ["point_mass", "discrete"]
+    test = pd.DataFrame(np.exp(X_test / 3), columns=columns)
+    test["spend"] = np.maximum(X_test[:, 0], 0.0)
+    test["count"] = np.clip(np.rint(3 + 2 * X_test[:, 1]), 0, 9).astype(np.int64)
+    test.iloc[::5, 1] = np.nan  # a hole: 0 on the scores
+    test.iloc[1, 2] = 1e3  # beyond the training range: the end segment's line
+    onx = to_onnx(vae, test.iloc[:5])
+    feeds = {
+        c: test[[c]].to_numpy(np.int64 if c == "count" else np.float32)
+        for c in test.columns
+    }
+    (Z,) = run(onx, feeds)
+    assert_allclose(Z, vae.transform(test), atol=1e-4, rtol=1e-4)
+    (decoded,) = run(to_onnx(vae, decoder=True), {"Z": Z})
+    expected = vae.inverse_transform(Z).to_numpy(np.float64)
+    assert_allclose(decoded, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_what_cannot_be_exported_is_a_clear_error():
     df, _ = mixed()
     vae = VAETransformer(2, **ONNX_FIT).fit(df)
