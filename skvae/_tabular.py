@@ -655,6 +655,7 @@ def column_knots(
         weights,
         mass_low=censored and column.at_low >= POINT_MASS,
         mass_high=censored and column.at_high >= POINT_MASS,
+        half=0.5 * column.unit / column.scale if family == DISCRETE else None,
     )
 
 
@@ -663,6 +664,7 @@ def normal_score_knots(
     weights: np.ndarray | None = None,
     mass_low: bool = False,
     mass_high: bool = False,
+    half: float | None = None,
 ) -> np.ndarray | None:
     """Return the knots (2, K) of a piecewise-linear map to normal scores.
 
@@ -671,6 +673,10 @@ def normal_score_knots(
     of the (weighted) values below it plus half of those equal to it. A bound
     with a point mass takes the share at and beyond it instead, so that the
     mass of a standard normal censored at its score is the mass's share.
+    On a grid (``half``: half its step), the knots are the upper edges of the
+    values' bins, v + half, at the share of the values up to v: a standard
+    normal then gives each value between two knots its share exactly (a
+    uniform year, a count's zeros), where mid-ranks would not at the ends.
     Between knots the map is linear, and beyond the end knots it goes on
     along the end segments. Knots are kept at evenly spaced shares, one per
     ``ROWS_PER_KNOT`` values (``MIN_KNOTS`` to ``MAX_KNOTS``), and the end
@@ -692,6 +698,8 @@ def normal_score_knots(
         share[0] = upto[0]
     if mass_high:
         share[-1] = below[-1]
+    if half is not None:  # the bins' upper edges, but the last (share 1)
+        unique, share = unique[:-1] + half, upto[:-1]
     n_knots = min(max(len(values) // ROWS_PER_KNOT, MIN_KNOTS), MAX_KNOTS)
     if len(unique) > n_knots:
         targets = np.linspace(share[0], share[-1], n_knots)
