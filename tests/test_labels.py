@@ -25,8 +25,9 @@ def digits():
 @pytest.fixture(scope="module")
 def labelled(digits):
     X_train, _, y_train, _ = digits
+    # 300 epochs: the classes separate before early stopping would end.
     return VAETransformer(
-        2, target_weight=10, hidden_layer_sizes=(64,), random_state=0
+        2, target_weight=10, hidden_layer_sizes=(64,), max_iter=300, random_state=0
     ).fit(X_train, y_train)
 
 
