@@ -25,11 +25,15 @@ ctgan runs in its own environment (``make peers``), with imbalanced-learn::
 
     .venv-peers/bin/python benchmarks/conditional.py   # all generators
     python benchmarks/conditional.py                   # without TVAE and CTGAN
+
+``--vae-params '{"scaling": "quantile"}'`` fits VAETransformer with those
+parameters; ``--name`` writes ``results/NAME.*`` instead of ``conditional.*``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -88,11 +92,14 @@ def hgb(seed: int) -> HistGradientBoostingClassifier:
 
 
 # -- generators: fit on (X, y), then rows of class c -------------------------------
+VAE_PARAMS: dict = {}  # --vae-params: VAETransformer's, besides the above
+
+
 class SkvaeGenerator:
     name = "VAETransformer"
 
     def __init__(self, seed: int) -> None:
-        self.vae = VAETransformer(5, target_weight=10, random_state=seed)
+        self.vae = VAETransformer(5, target_weight=10, random_state=seed, **VAE_PARAMS)
         self.seed = seed
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> SkvaeGenerator:
@@ -251,7 +258,7 @@ def oversampling(name: str) -> dict:
             smote = SMOTE(random_state=seed)
         X_smote, y_smote = smote.fit_resample(encoded, y_train)
         score(X_smote, y_smote, "SMOTENC" if cats else "SMOTE")
-        vae = VAETransformer(5, target_weight=10, random_state=seed).fit(
+        vae = VAETransformer(5, target_weight=10, random_state=seed, **VAE_PARAMS).fit(
             X_train, y_train
         )
         extra = vae.sample(int(needed), y=minority, random_state=seed)
@@ -342,7 +349,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300, help="CTGAN and TVAE")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--imbalanced", default=",".join(IMBALANCED))
+    parser.add_argument(
+        "--vae-params",
+        default="{}",
+        help='VAETransformer parameters as JSON, e.g. \'{"scaling": "quantile"}\'',
+    )
+    parser.add_argument("--name", default="conditional", help="results/NAME.{md,json}")
     args = parser.parse_args()
+    VAE_PARAMS.update(json.loads(args.vae_params))
     torch.set_num_threads(2)
     warnings.simplefilter("ignore", UserWarning)
     warnings.simplefilter("ignore", FutureWarning)
@@ -357,7 +371,8 @@ def main() -> None:
     for name in filter(None, args.imbalanced.split(",")):
         results["oversampling"][name] = oversampling(name)
         print(name, results["oversampling"][name], flush=True)
-    save_results("conditional", results, markdown(results))
+    results["command"] = " ".join(["benchmarks/conditional.py", *sys.argv[1:]])
+    save_results(args.name, results, markdown(results))
     print(markdown(results))
 
 

@@ -43,6 +43,9 @@ Run::
 
     python benchmarks/impute.py                       # everything (~15-25 min)
     python benchmarks/impute.py --datasets credit     # one table
+
+``--vae-params '{"scaling": "quantile"}'`` fits VAEImputer with those parameters
+(write them to another ``--name``).
 """
 
 from __future__ import annotations
@@ -152,9 +155,12 @@ class OneHotImputer:
         return df.fillna(result.set_axis(df.index).astype(object))
 
 
+VAE_PARAMS: dict = {}  # --vae-params: VAEImputer's, besides random_state
+
+
 def make_imputer(name: str, seed: int):
     if name == "VAEImputer":
-        return VAEImputer(random_state=seed)
+        return VAEImputer(random_state=seed, **VAE_PARAMS)
     if name == "KNNImputer":
         return OneHotImputer(KNNImputer(n_neighbors=5))
     if name == "IterativeImputer (BayesianRidge)":
@@ -232,7 +238,7 @@ def downstream(name: str, df: pd.DataFrame, seed: int) -> dict:
             categorical_features="from_dtype", random_state=seed
         ),
         "VAEImputer + HistGradientBoosting": make_pipeline(
-            VAEImputer(random_state=seed),
+            VAEImputer(random_state=seed, **VAE_PARAMS),
             HistGradientBoostingClassifier(
                 categorical_features="from_dtype", random_state=seed
             ),
@@ -256,7 +262,8 @@ def markdown(cells: list[dict], tasks: dict, meta: dict) -> str:
     lines = [
         "# Imputation of mixed tables",
         "",
-        "Produced by `python benchmarks/impute.py`; protocol in its docstring. "
+        f"Produced by `{' '.join(['python benchmarks/impute.py', *sys.argv[1:]])}`; "
+        "protocol in its docstring. "
         "RMSE in column standard deviations over numeric columns (lower is "
         "better), accuracy over categorical columns (higher is better), on the "
         "removed entries; fit + transform seconds. One seed. Environment: "
@@ -377,7 +384,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="impute")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument(
+        "--vae-params",
+        default="{}",
+        help='VAEImputer parameters as JSON, e.g. \'{"scaling": "quantile"}\'',
+    )
     args = parser.parse_args()
+    VAE_PARAMS.update(json.loads(args.vae_params))
     warnings.filterwarnings("ignore", category=UserWarning)
     from sklearn.exceptions import ConvergenceWarning
 

@@ -141,6 +141,8 @@ def seed_everything(seed: int) -> None:
 
 # -- generators: fit on the training rows, then n rows ---------------------------
 VAE_PARAMS: dict = {}  # --vae-params: VAETransformer's, besides random_state
+
+
 class SkvaeGenerator:
     name = "VAETransformer"
 
