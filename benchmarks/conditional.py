@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 import warnings
@@ -283,7 +284,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# Class-conditional rows",
         "",
-        "Command: `.venv-peers/bin/python benchmarks/conditional.py` "
+        f"Command: `{results.get('command', 'benchmarks/conditional.py')}` "
         f"(ctgan epochs: {results.get('epochs')}). {results.get('environment', '')}",
         "",
         "## Fidelity: per-class two-sample AUC and train-on-synthetic",
@@ -371,7 +372,9 @@ def main() -> None:
     for name in filter(None, args.imbalanced.split(",")):
         results["oversampling"][name] = oversampling(name)
         print(name, results["oversampling"][name], flush=True)
-    results["command"] = " ".join(["benchmarks/conditional.py", *sys.argv[1:]])
+    python = ".venv-peers/bin/python" if ".venv-peers" in sys.executable else "python"
+    argv = [python, "benchmarks/conditional.py", *sys.argv[1:]]
+    results["command"] = shlex.join(argv)
     save_results(args.name, results, markdown(results))
     print(markdown(results))
 
