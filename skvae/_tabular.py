@@ -1070,7 +1070,7 @@ class RunningMoments:
         n_cont = codec.n_continuous
         std = moments.std
         if n_cont and codec.standardize:
-            v = values[:, :n_cont]
+            v = codec.from_scores(values[:, :n_cont])  # standardised units
             total = np.maximum(counts[:n_cont], 1e-300)
             mean = (weight[:, :n_cont] * v).sum(axis=0) / total
             var = (weight[:, :n_cont] * np.square(v - mean)).sum(axis=0) / total
