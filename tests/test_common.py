@@ -30,6 +30,8 @@ ESTIMATORS = [
     VAETransformer(max_iter=5, hidden_layer_sizes=(16, 8), early_stopping=True),
     # With labels: the checks pass y (target_tags.required), which trains a head.
     VAETransformer(max_iter=5, hidden_layer_sizes=(16,), target_weight=1.0),
+    # Each column mapped through its quantiles to normal scores.
+    VAETransformer(max_iter=5, hidden_layer_sizes=(16,), scaling="quantile"),
     VAEImputer(max_iter=5, hidden_layer_sizes=(16,)),
     VAEImputer(max_iter=5, hidden_layer_sizes=(16,), add_indicator=True),
 ]
