@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._tabular import ramp_form
+from ._tabular import censored_steps, ramp_form
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -115,6 +115,7 @@ class GaussianLikelihood(nn.Module):
         size = knots.shape[2]
         x, z = np.empty((len(rows), size)), np.empty((len(rows), size))
         left, change = np.zeros(len(rows)), np.zeros((len(rows), size))
+        jump, steps = np.zeros(len(rows)), np.zeros((len(rows), size))
         for r, row in enumerate(rows):
             xr, zr = knots[row, 0], knots[row, 1]
             k = int((~np.isnan(xr)).sum())
@@ -129,12 +130,13 @@ class GaussianLikelihood(nn.Module):
             _, _, left[r], change[r, :k] = ramp_form(
                 zr, xr, np.isfinite(low[row]), np.isfinite(high[row])
             )
+            jump[r], steps[r, :k] = censored_steps(zr, xr, low[row], high[row])
         self.mapped = torch.as_tensor(rows, device=device)
         self.knot_x = torch.as_tensor(x, dtype=dtype, device=device)
         self.knot_z = torch.as_tensor(z, dtype=dtype, device=device)
         self.ramps = tuple(
             torch.as_tensor(v, dtype=dtype, device=device)
-            for v in (x[:, 0], z[:, 0], left, change)
+            for v in (x[:, 0], z[:, 0], left, change, jump, steps)
         )
         # The mapped features on a grid: positions among the gridded ones,
         # and rows among the mapped ones.
@@ -206,10 +208,8 @@ class GaussianLikelihood(nn.Module):
         )
         return density.index_copy(-1, index, mass)
 
-    def _mapped_edges(
-        self, x: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Bin edges of the gridded features ``x`` (model's units), or None.
+    def _mapped_edges(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """Bin edges and widths of the gridded features ``x``, or None.
 
         A mapped feature's bin is its value's bin in the data's units,
         [v - width/2, v + width/2], mapped: its edges in the model's units.
@@ -227,6 +227,8 @@ class GaussianLikelihood(nn.Module):
         position, row = mapped_grid
         knot_x, knot_z = self.knot_x[row], self.knot_z[row]
         v = piecewise_linear(x[..., position], knot_z, knot_x)
+        _, rate = piecewise_linear(v, knot_x, knot_z, slope=True)
+        width = (2 * half).expand_as(lower)
         half = half[position]
         lower = lower.index_copy(
             -1, position, piecewise_linear(v - half, knot_x, knot_z)
@@ -234,7 +236,10 @@ class GaussianLikelihood(nn.Module):
         upper = upper.index_copy(
             -1, position, piecewise_linear(v + half, knot_x, knot_z)
         )
-        return lower, upper
+        # The bin's width in the model's units from the slope, not from the
+        # difference of its edges, which a narrow bin loses to rounding.
+        width = width.index_copy(-1, position, rate * (2 * half))
+        return lower, upper, width
 
     def mean(self, out: torch.Tensor) -> torch.Tensor:
         """Return the expected value of each entry.
@@ -275,19 +280,26 @@ class GaussianLikelihood(nn.Module):
     def _mapped_mean(self, out: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
         """Return the mapped features' mean in the data's units, mapped back.
 
-        E[g(Z)] for Z ~ N(out, sd^2) and g the inverse map, flat beyond a
-        censored bound: with g as a sum of ramps (see ``_fill_grid``) it is
-        exact, from E[max(Z - t, 0)] = sd (d Phi(d) + phi(d)), d = (mu - t)/sd.
+        E[g(Z)] for Z ~ N(out, sd^2) and g the inverse map, the bound's value
+        beyond a censored bound: with g as a sum of ramps and steps (see
+        ``ramp_form`` and ``censored_steps``) it is exact, from
+        E[max(Z - t, 0)] = sd (d Phi(d) + phi(d)) and P(Z > t) = Phi(d),
+        d = (mu - t) / sd.
         """
         index = self.mapped
-        x0, z0, left, change = self.ramps
+        x0, z0, left, change, jump, steps = self.ramps
         mu = out[..., index]
         sd = torch.exp(0.5 * self.log_var()[index])
         d = (mu[..., None] - self.knot_z) / sd[:, None]
-        ramp = sd[:, None] * (
-            d * torch.special.ndtr(d) + torch.exp(-0.5 * (_LOG_2PI + d * d))
+        cdf = torch.special.ndtr(d)
+        ramp = sd[:, None] * (d * cdf + torch.exp(-0.5 * (_LOG_2PI + d * d)))
+        value = (
+            x0
+            + jump
+            + left * (mu - z0)
+            + (change * ramp).sum(dim=-1)
+            + (steps * cdf).sum(dim=-1)
         )
-        value = x0 + left * (mu - z0) + (change * ramp).sum(dim=-1)
         mapped = piecewise_linear(value, self.knot_x, self.knot_z)
         return means.index_copy(-1, index, mapped)
 
@@ -324,12 +336,12 @@ def interval_log_prob(
     low: torch.Tensor,
     high: torch.Tensor,
     density: torch.Tensor | None = None,
-    edges: tuple[torch.Tensor, torch.Tensor] | None = None,
+    edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Log-probability of each entry under N(mean, sd^2) on its grid and masses.
 
     Each entry stands for the interval [x - width/2, x + width/2] (or
-    ``edges``, a lower and an upper edge per entry, where given), opened to
+    ``edges``: a lower edge, an upper edge and a width per entry), opened to
     -inf at or below ``low`` (to +inf at or above ``high``), the edge's half
     bin included: a point mass censors the values beyond it. Where the
     interval is a single point (width 0, off the masses) the result is the log
@@ -347,8 +359,7 @@ def interval_log_prob(
         lower = torch.where(at_high, high, x) - half
         upper = torch.where(at_low, low, x) + half
     else:
-        lower, upper = edges
-        width = upper - lower
+        lower, upper, width = edges
     # Standardise finite edges, then open the censored sides: an infinity that
     # went through (edge - mean) / sd would send NaN into the gradients.
     a = (lower - mean) / sd
@@ -377,20 +388,24 @@ def interval_log_prob(
 
 
 def piecewise_linear(
-    v: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor
-) -> torch.Tensor:
+    v: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor, slope: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Evaluate each feature's map through its knots, linear beyond the ends.
 
     ``v`` (..., m): values of m features; ``xp``, ``fp`` (m, K): each
-    feature's knots, ``xp`` increasing along K.
+    feature's knots, ``xp`` increasing along K. With ``slope``, also return
+    the slope of each value's segment.
     """
     m, size = xp.shape
     flat = v.reshape(-1, m).transpose(0, 1).contiguous()
     i = torch.searchsorted(xp.contiguous(), flat).clamp(1, size - 1)
     x0, x1 = xp.gather(1, i - 1), xp.gather(1, i)
     f0, f1 = fp.gather(1, i - 1), fp.gather(1, i)
-    out = f0 + (flat - x0) * ((f1 - f0) / (x1 - x0))
-    return out.transpose(0, 1).reshape(v.shape)
+    rate = (f1 - f0) / (x1 - x0)
+    out = (f0 + (flat - x0) * rate).transpose(0, 1).reshape(v.shape)
+    if slope:
+        return out, rate.transpose(0, 1).reshape(v.shape)
+    return out
 
 
 def truncated_normal(

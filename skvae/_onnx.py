@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ._tabular import BINARY, CATEGORICAL, CONTINUOUS, TableCodec, ramp_form
+from ._tabular import (
+    BINARY,
+    CATEGORICAL,
+    CONTINUOUS,
+    TableCodec,
+    censored_steps,
+    ramp_form,
+)
 from ._transformer import VAETransformer
 
 if TYPE_CHECKING:
@@ -365,11 +372,9 @@ def _continuous(graph: Any, codec: TableCodec, raw: str) -> str:
     maps = codec.maps()
     if not maps:
         return standard
-    # scaling="quantile": each map to normal scores as a sum of ramps; a
+    # scaling="quantile": each map to normal scores, segment by segment; a
     # missing entry is 0 on the scores, as codec.encode fills it.
-    forms = {j: ramp_form(knots[0], knots[1]) for j, knots in maps}
-    knots = {j: k[0] for j, k in maps}
-    scores = _ramps(graph, standard, codec.n_continuous, forms, knots)
+    scores = _segments(graph, standard, codec.n_continuous, dict(maps))
     return graph.op(
         "Where",
         [_not_finite(graph, raw), graph.const("zero", np.float32(0.0)), scores],
@@ -399,46 +404,106 @@ def _expanded(
     )
 
 
-def _ramps(
+def _segments(graph: Any, x: str, n: int, knots: dict[int, np.ndarray]) -> str:
+    """Map the columns of ``x`` (N, n) through their knots (2, K), as the codec.
+
+    Each mapped column is f_0 + s_left min(v - x_0, 0) + sum_k s_k clip(v - x_k,
+    0, x_{k+1} - x_k) + s_right max(v - x_last, 0): every term is bounded by
+    its segment's rise, so that float32 keeps the map's precision where a
+    dense cluster makes its slope steep. Other columns pass through.
+    """
+    columns = sorted(knots)
+    size = max(knots[j].shape[1] for j in columns)
+    gaps = _expanded(graph, x, n, {j: knots[j][0] for j in columns}, size)
+    width = np.zeros((1, len(columns) * size), np.float32)
+    slopes = np.zeros((len(columns) * size, n), np.float32)
+    start, left = np.zeros((1, n), np.float32), np.ones((1, n), np.float32)
+    end, right = np.zeros((1, n), np.float32), np.ones((1, n), np.float32)
+    base = np.zeros((1, n), np.float32)
+    for r, j in enumerate(columns):
+        xp, fp = knots[j]
+        k = len(xp)
+        width[0, r * size : r * size + k - 1] = np.diff(xp)
+        rates = np.diff(fp) / np.diff(xp)
+        slopes[r * size : r * size + k - 1, j] = rates
+        start[0, j], end[0, j], base[0, j] = xp[0], xp[-1], fp[0]
+        left[0, j], right[0, j] = rates[0], rates[-1]
+    inside = graph.op(
+        "Min",
+        [
+            graph.op("Max", [gaps, graph.const("zero", np.float32(0.0))]),
+            graph.const("width", width),
+        ],
+    )
+    rises = graph.op("MatMul", [inside, graph.const("slopes", slopes)])
+    below = graph.op(
+        "Min",
+        [
+            graph.op("Sub", [x, graph.const("start", start)]),
+            graph.const("zero", np.float32(0.0)),
+        ],
+    )
+    above = graph.op(
+        "Max",
+        [
+            graph.op("Sub", [x, graph.const("end", end)]),
+            graph.const("zero", np.float32(0.0)),
+        ],
+    )
+    ends = graph.op(
+        "Add",
+        [
+            graph.op("Mul", [below, graph.const("left", left)]),
+            graph.op("Mul", [above, graph.const("right", right)]),
+        ],
+    )
+    return graph.op("Add", [graph.op("Add", [ends, rises]), graph.const("base", base)])
+
+
+def _mapped_means(
     graph: Any,
     x: str,
     n: int,
     forms: dict[int, tuple],
     knots: dict[int, np.ndarray],
-    expect: str | None = None,
+    sd: np.ndarray,
 ) -> str:
-    """Apply each column's sum of ramps (``ramp_form``) to ``x`` (N, n).
+    """Means through each column's inverse map of Gaussians around ``x`` (N, n).
 
-    Columns without a form are passed through. With ``expect``, the sd (1, n)
-    of a Gaussian around ``x``: its mean through the map, max(v - t, 0)
-    replaced by its expectation sd (d Phi(d) + phi(d)), d = (x - t) / sd.
+    What ``GaussianLikelihood._mapped_mean`` computes: the map as ramps and
+    steps (``ramp_form``, ``censored_steps``) with max(v - t, 0) replaced by
+    its expectation sd (d Phi(d) + phi(d)) and [v > t] by Phi(d),
+    d = (x - t) / sd; ``sd`` (1, n). Other columns pass through.
     """
     columns = sorted(forms)
     size = max(len(knots[j]) for j in columns)
     gaps = _expanded(graph, x, n, knots, size)
-    if expect is None:
-        ramps = graph.op("Relu", [gaps])
-    else:
-        sd = np.zeros((1, len(columns) * size), np.float32)
-        for r, j in enumerate(columns):
-            sd[0, r * size : (r + 1) * size] = expect[0, j]
-        sd_name = graph.const("sd", sd)
-        d = graph.op("Div", [gaps, sd_name])
-        ramps = graph.op(
-            "Mul",
-            [
-                sd_name,
-                graph.op("Add", [graph.op("Mul", [d, _cdf(graph, d)]), _pdf(graph, d)]),
-            ],
-        )
+    spread = np.ones((1, len(columns) * size), np.float32)
+    for r, j in enumerate(columns):
+        spread[0, r * size : (r + 1) * size] = sd[0, j]
+    sd_name = graph.const("sd", spread)
+    d = graph.op("Div", [gaps, sd_name])
+    cdf = _cdf(graph, d)
+    ramps = graph.op(
+        "Mul",
+        [sd_name, graph.op("Add", [graph.op("Mul", [d, cdf]), _pdf(graph, d)])],
+    )
     changes = np.zeros((len(columns) * size, n), np.float32)
+    steps = np.zeros((len(columns) * size, n), np.float32)
     slope = np.ones((1, n), np.float32)
     offset = np.zeros((1, n), np.float32)
     for r, j in enumerate(columns):
-        x0, f0, left, change = forms[j]
+        x0, f0, left, change, jump, step = forms[j]
         changes[r * size : r * size + len(change), j] = change
-        slope[0, j], offset[0, j] = left, f0 - left * x0
-    bends = graph.op("MatMul", [ramps, graph.const("changes", changes)])
+        steps[r * size : r * size + len(step), j] = step
+        slope[0, j], offset[0, j] = left, f0 + jump - left * x0
+    bends = graph.op(
+        "Add",
+        [
+            graph.op("MatMul", [ramps, graph.const("changes", changes)]),
+            graph.op("MatMul", [cdf, graph.const("steps", steps)]),
+        ],
+    )
     line = graph.op(
         "Add",
         [
@@ -675,12 +740,15 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
         if maps:  # the mean through each map to the data's (standardised) units
             _, low, high, _ = codec.likelihood_grid()
             forms = {
-                j: ramp_form(k[1], k[0], np.isfinite(low[j]), np.isfinite(high[j]))
+                j: (
+                    *ramp_form(k[1], k[0], np.isfinite(low[j]), np.isfinite(high[j])),
+                    *censored_steps(k[1], k[0], low[j], high[j]),
+                )
                 for j, k in maps
             }
             variance = vae.module_.likelihood.continuous.log_var()
             sd = np.exp(0.5 * variance.detach().cpu().numpy())[None, :]
-            mapped = _ramps(
+            mapped = _mapped_means(
                 graph, out, codec.n_continuous, forms, {j: k[1] for j, k in maps}, sd
             )
             is_mapped = np.zeros((1, codec.n_continuous), bool)

@@ -86,6 +86,11 @@ MASS_TOLERANCE = 1e-6
 QUANTILE = "quantile"
 ROWS_PER_KNOT = 30
 MIN_KNOTS, MAX_KNOTS = 10, 100
+# Knots closer than this (relative to their magnitude, in standardised units
+# or scores) are merged: float32 resolves about 1e-7, and a segment's slope
+# needs a few digits. Shares are kept this far from 0 and 1.
+KNOT_SPACING = 1e-4
+SHARE_LIMIT = 1e-12
 
 
 @dataclass
@@ -675,8 +680,9 @@ def normal_score_knots(
     mass of a standard normal censored at its score is the mass's share.
     On a grid (``half``: half its step), the knots are the upper edges of the
     values' bins, v + half, at the share of the values up to v: a standard
-    normal then gives each value between two knots its share exactly (a
-    uniform year, a count's zeros), where mid-ranks would not at the ends.
+    normal then gives each value of a grid without gaps its share (a uniform
+    year, a count's zeros at a censored bound), where mid-ranks would not at
+    the ends; values in a gap share the next value's segment.
     Between knots the map is linear, and beyond the end knots it goes on
     along the end segments. Knots are kept at evenly spaced shares, one per
     ``ROWS_PER_KNOT`` values (``MIN_KNOTS`` to ``MAX_KNOTS``), and the end
@@ -706,7 +712,31 @@ def normal_score_knots(
         picked = np.searchsorted(share, targets).clip(0, len(unique) - 1)
         picked = np.unique(np.concatenate([[0, len(unique) - 1], picked]))
         unique, share = unique[picked], share[picked]
-    return np.vstack([unique, ndtri(share)])
+    # Shares of 0 or 1 (a value of negligible weight at an end) have no score.
+    scores = ndtri(np.clip(share, SHARE_LIMIT, 1.0 - SHARE_LIMIT))
+    return _separated(unique, scores)
+
+
+def _separated(x: np.ndarray, z: np.ndarray) -> np.ndarray | None:
+    """Return the knots (x, z) with no two closer than float32 can tell apart.
+
+    A knot closer than ``KNOT_SPACING`` (relative) to the last one kept, in
+    either row, is dropped (the end knots are kept): the model computes the
+    map in its own float type, where such knots would be equal and their
+    segment's slope infinite. None when fewer than two knots remain.
+    """
+    kept = [0]
+    for i in range(1, len(x)):
+        j = kept[-1]
+        if x[i] - x[j] > KNOT_SPACING * max(1.0, abs(x[j])) and z[i] - z[
+            j
+        ] > KNOT_SPACING * max(1.0, abs(z[j])):
+            kept.append(i)
+    if kept[-1] != len(x) - 1:  # the last knot replaces the last kept
+        kept[-1] = len(x) - 1
+    if len(kept) < 2:
+        return None
+    return np.vstack([x[kept], z[kept]])
 
 
 def piecewise_linear(v: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -733,6 +763,29 @@ def ramp_form(
     right = 0.0 if flat_high else float(slopes[-1])
     change = np.diff(np.concatenate([[left], slopes, [right]]))
     return float(xp[0]), float(fp[0]), left, change
+
+
+def censored_steps(
+    zp: np.ndarray, xp: np.ndarray, low: float, high: float
+) -> tuple[float, np.ndarray]:
+    """Return the steps that put a censored bound's value beyond it.
+
+    ``zp``, ``xp``: an inverse map's knots (scores to values), which
+    ``ramp_form(zp, xp, flat_low, flat_high)`` holds flat at its end knots'
+    values beyond censored bounds ``low``, ``high`` (scores; infinite: not
+    censored). Those values are the bins' edges on a grid (the knots sit on
+    the upper edges), not the bound's: the map's value beyond a bound is the
+    bound's (``piecewise_linear`` at it) instead. Returns (jump, steps) with
+    the correction jump + sum_k steps_k [v > zp_k], 0 where nothing changes.
+    """
+    steps = np.zeros(len(zp))
+    jump = 0.0
+    if np.isfinite(low):
+        gap = float(piecewise_linear(np.array([low]), zp, xp)[0]) - xp[0]
+        jump, steps[0] = gap, -gap
+    if np.isfinite(high):
+        steps[-1] = float(piecewise_linear(np.array([high]), zp, xp)[0]) - xp[-1]
+    return jump, steps
 
 
 def piecewise_slope(v: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

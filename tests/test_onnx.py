@@ -184,6 +184,18 @@ def test_both_graphs_follow_the_maps_of_quantile_scaling(numeric):
     assert (decoded[:, -1] == expected[:, -1]).mean() >= 0.95
 
 
+def test_the_encoder_graph_keeps_steep_maps_precise():
+    # Half the rows in a cluster 1e-4 wide: the map's slope is steep there,
+    # and a sum of ramps would lose it to float32's cancellation.
+    rng = np.random.default_rng(0)
+    cluster = 100 + 1e-4 * rng.normal(size=600)
+    X = np.where(rng.random(600) < 0.5, cluster, 100 + 50 * rng.lognormal(size=600))
+    X = np.column_stack([X, rng.normal(size=600)]).astype(np.float32)
+    vae = VAETransformer(2, scaling="quantile", **ONNX_FIT).fit(X)
+    (Z,) = run(to_onnx(vae, X[:5]), {"X": X})
+    assert_allclose(Z, vae.transform(X), atol=1e-4, rtol=0)
+
+
 def test_what_cannot_be_exported_is_a_clear_error():
     df, _ = mixed()
     vae = VAETransformer(2, **ONNX_FIT).fit(df)
