@@ -220,25 +220,23 @@ class TableCodec:
             if self.columns[i].knots is not None
         ]
 
-    def to_scores(self, values: np.ndarray) -> np.ndarray:
-        """Map standardised continuous values (n, n_continuous) to the model's."""
+    def to_scores(self, values: np.ndarray, back: bool = False) -> np.ndarray:
+        """Map standardised continuous values (n, n_continuous) to the model's.
+
+        With ``back``, the model's values back to standardised ones.
+        """
         maps = self.maps()
         if not maps:
             return values
         values = values.copy()
         for j, knots in maps:
-            values[:, j] = piecewise_linear(values[:, j], knots[0], knots[1])
+            xp, fp = (knots[1], knots[0]) if back else (knots[0], knots[1])
+            values[:, j] = piecewise_linear(values[:, j], xp, fp)
         return values
 
     def from_scores(self, values: np.ndarray) -> np.ndarray:
         """Map the model's continuous values back to standardised ones."""
-        maps = self.maps()
-        if not maps:
-            return values
-        values = values.copy()
-        for j, knots in maps:
-            values[:, j] = piecewise_linear(values[:, j], knots[1], knots[0])
-        return values
+        return self.to_scores(values, back=True)
 
     def padded_knots(self) -> np.ndarray | None:
         """Every continuous column's knots, (n_continuous, 2, K); None: no maps.
