@@ -220,13 +220,15 @@ def noise_variance(module: VAE, codec: TableCodec) -> np.ndarray:
 
     The Gaussian likelihood learns one variance per continuous column, in
     standardised units: times the column's scale squared it is the variance of
-    x around the decoder's mean, as factor analysis's ``noise_variance_``.
+    x around the decoder's mean, as factor analysis's ``noise_variance_``. A
+    near-constant column's is mixed with its wide tail's (see
+    ``GaussianLikelihood.set_grid``).
     """
     out = np.full(len(codec.columns), np.nan)
     continuous = module.likelihood.continuous
     if codec.n_continuous and isinstance(continuous, GaussianLikelihood):
         with torch.no_grad():
-            variance = torch.exp(continuous.log_var()).cpu().numpy()
+            variance = continuous.variance().cpu().numpy()
         scale = codec.continuous_attribute("scale")
         out[codec.positions(CONTINUOUS)] = variance * np.square(scale)
     return out

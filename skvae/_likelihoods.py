@@ -55,10 +55,21 @@ class GaussianLikelihood(nn.Module):
         self.register_buffer(
             "high", torch.full((n_features,), torch.inf), persistent=False
         )
+        self.register_buffer("tail_share", torch.zeros(n_features), persistent=False)
+        self.register_buffer("tail_sd", torch.ones(n_features), persistent=False)
+        self.tailed: torch.Tensor | None = None  # features with a tail (None: none)
         self.reset_parameters()
 
     @torch.no_grad()
-    def set_grid(self, width: Any, low: Any, high: Any, knots: Any = None) -> None:
+    def set_grid(
+        self,
+        width: Any,
+        low: Any,
+        high: Any,
+        knots: Any = None,
+        tail_share: Any = 0.0,
+        tail_sd: Any = 1.0,
+    ) -> None:
         """Set each feature's family by its grid (numbers in the model's units).
 
         ``width`` > 0: the feature's values lie on a grid of that step (whole
@@ -76,35 +87,55 @@ class GaussianLikelihood(nn.Module):
         a mapped feature's ``width`` is in the data's units, and its bins are
         mapped through the map; ``mean`` is then the mean in the data's units,
         mapped.
+
+        ``tail_share`` > 0: the feature's entries come from a mixture, with
+        that weight on a second Gaussian of the same mean and standard
+        deviation ``tail_sd`` (fixed, in the model's units) and the rest on the
+        learnt one: a contaminated Gaussian, for near-constant columns whose
+        learnt variance shrinks to the few training values off their mode (see
+        ``TableCodec.likelihood_grid``). Grids, masses and maps apply to both.
         """
         n = self.raw_log_var.shape[0]
         grid = tuple(
             np.broadcast_to(
                 np.asarray(v.cpu() if torch.is_tensor(v) else v, np.float64), (n,)
             ).copy()
-            for v in (width, low, high)
+            for v in (width, low, high, tail_share, tail_sd)
         )
         if knots is not None:
             knots = np.asarray(knots, np.float64)
             if np.isnan(knots[:, 0, 0]).all():
                 knots = None
-        self.grid = (*grid, knots)
+        self.grid = (*grid[:3], knots, *grid[3:])
         self._fill_grid()
 
     def _fill_grid(self) -> None:
         # From the float64 numbers, so that a float32 model converted to float64
         # holds the grid a float64 model was given (not its float32 rounding).
         with torch.no_grad():
-            for name, value in zip(
-                ("width", "low", "high"), self.grid[:3], strict=True
-            ):
-                buffer = getattr(self, name)
-                buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
+            names = ("width", "low", "high", None, "tail_share", "tail_sd")
+            for name, value in zip(names, self.grid, strict=True):
+                if name is not None:
+                    buffer = getattr(self, name)
+                    buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
         # Which features leave the plain Gaussian, decided here once rather
         # than read back from the device at every step of training.
-        width, low, high, knots = (*self.grid, None)[:4]
+        width, low, high, knots, share, _ = self.grid
         plain = (width == 0) & np.isinf(low) & np.isinf(high)
         device, dtype = self.width.device, self.width.dtype
+        self.tailed = self.tail_index = None
+        if (share > 0).any():
+            self.tailed = torch.as_tensor(share > 0, device=device)
+            # The tailed features, and which of them are gridded: their
+            # positions among the tailed ones and among the gridded ones.
+            tail = np.flatnonzero(share > 0)
+            in_tail = np.flatnonzero(~plain[tail])
+            in_grid = np.searchsorted(np.flatnonzero(~plain), tail[in_tail])
+            self.tail_index = (
+                torch.as_tensor(tail, device=device),
+                torch.as_tensor(in_tail, device=device) if len(in_tail) else None,
+                torch.as_tensor(in_grid, device=device),
+            )
         self.gridded = None
         if not plain.all():
             self.gridded = torch.as_tensor(np.flatnonzero(~plain), device=device)
@@ -179,34 +210,75 @@ class GaussianLikelihood(nn.Module):
         # softplus keeps the variance above its floor with a smooth gradient.
         return self.min_log_var + F.softplus(self.raw_log_var)
 
+    def tail_log_var(self) -> torch.Tensor:
+        """Each feature's log-variance in the wide tail (the learnt one: none)."""
+        wide = 2.0 * torch.log(self.tail_sd)
+        return torch.where(self.tailed, wide, self.log_var())
+
+    def variance(self) -> torch.Tensor:
+        """Each feature's variance around the mean of a plain Gaussian feature.
+
+        The learnt variance, mixed with the tail's where there is one.
+        """
+        variance = torch.exp(self.log_var())
+        if self.tailed is None:
+            return variance
+        share = self.tail_share
+        return (1.0 - share) * variance + share * self.tail_sd.square()
+
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Per-entry log-probability, shape of ``x`` and ``out`` broadcast.
 
         A log density for plain Gaussian features and for values off a point
         mass; a log probability on a grid and at a point mass (see
-        ``set_grid``).
+        ``set_grid``); the mixture of the two Gaussians where there is a tail.
         """
         log_var = self.log_var()
-        density = -0.5 * (_LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
-        index = self.gridded
-        if index is None:
-            return density
-        edges = self._mapped_edges(x[..., index])
-        x, out = torch.broadcast_tensors(x, out)
-        if edges is not None:
-            edges = tuple(torch.broadcast_to(e, x[..., index].shape) for e in edges)
-        sd = torch.exp(0.5 * log_var[index])
-        mass = interval_log_prob(
-            x[..., index],
-            out[..., index],
-            sd,
-            self.width[index],
-            self.low[index],
-            self.high[index],
-            density[..., index],
-            edges,
+        log_p = _log_density(x, out, log_var)
+        index, edges = self.gridded, None
+        if index is not None:
+            edges = self._mapped_edges(x[..., index])
+            xb, ob = torch.broadcast_tensors(x, out)
+            if edges is not None:
+                shape = xb[..., index].shape
+                edges = tuple(torch.broadcast_to(e, shape) for e in edges)
+            mass = interval_log_prob(
+                xb[..., index],
+                ob[..., index],
+                torch.exp(0.5 * log_var[index]),
+                self.width[index],
+                self.low[index],
+                self.high[index],
+                log_p[..., index],
+                edges,
+            )
+            log_p = log_p.index_copy(-1, index, mass)
+        if self.tailed is None:
+            return log_p
+        # The wide part, on the features with a tail only.
+        tail, in_tail, in_grid = self.tail_index
+        wide_log_var = 2.0 * torch.log(self.tail_sd[tail])
+        xt, ot = x[..., tail], out[..., tail]
+        wide = _log_density(xt, ot, wide_log_var)
+        if in_tail is not None:
+            xb, ob = torch.broadcast_tensors(xt, ot)
+            g = tail[in_tail]
+            mass = interval_log_prob(
+                xb[..., in_tail],
+                ob[..., in_tail],
+                torch.exp(0.5 * wide_log_var[in_tail]),
+                self.width[g],
+                self.low[g],
+                self.high[g],
+                wide[..., in_tail],
+                None if edges is None else tuple(e[..., in_grid] for e in edges),
+            )
+            wide = wide.index_copy(-1, in_tail, mass)
+        share = self.tail_share[tail]
+        mixed = torch.logaddexp(
+            log_p[..., tail] + torch.log1p(-share), wide + torch.log(share)
         )
-        return density.index_copy(-1, index, mass)
+        return log_p.index_copy(-1, tail, mixed)
 
     def _mapped_edges(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """Bin edges and widths of the gridded features ``x``, or None.
@@ -249,17 +321,35 @@ class GaussianLikelihood(nn.Module):
         the mean of the part between the masses), with a grid's edge bins
         taken whole (see ``set_grid``). A mapped feature's mean is taken in the
         data's units and mapped to the model's, so that the codec's inverse
-        map gives the data's mean.
+        map gives the data's mean. With a tail, the two Gaussians' means,
+        weighted (in the data's units).
         """
-        if getattr(self, "mapped", None) is not None:
-            return self._mapped_mean(out, self._censored_mean(out))
-        return self._censored_mean(out)
+        mapped = getattr(self, "mapped", None)
+        means = self._mean(out, self.log_var())
+        if self.tailed is not None and (
+            self.gridded is not None or mapped is not None
+        ):  # a plain Gaussian's mean is ``out`` in both parts
+            share = self.tail_share
+            wide = self._mean(out, self.tail_log_var())
+            means = torch.where(
+                self.tailed, (1.0 - share) * means + share * wide, means
+            )
+        if mapped is None:
+            return means
+        scores = piecewise_linear(means[..., mapped], self.knot_x, self.knot_z)
+        return means.index_copy(-1, mapped, scores)
 
-    def _censored_mean(self, out: torch.Tensor) -> torch.Tensor:
+    def _mean(self, out: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """Return the means with this variance (mapped features: data units)."""
+        if getattr(self, "mapped", None) is not None:
+            return self._mapped_mean(out, self._censored_mean(out, log_var), log_var)
+        return self._censored_mean(out, log_var)
+
+    def _censored_mean(self, out: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
         index = self.gridded
         if index is None:
             return out
-        sd = torch.exp(0.5 * self.log_var()[index])
+        sd = torch.exp(0.5 * log_var[index])
         half = 0.5 * self.width[index]
         low, high = self.low[index], self.high[index]
         mu = out[..., index]
@@ -277,8 +367,10 @@ class GaussianLikelihood(nn.Module):
         at_high = torch.where(torch.isinf(high), 0.0, high * (1.0 - p_b))
         return out.index_copy(-1, index, at_low + inside + at_high)
 
-    def _mapped_mean(self, out: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-        """Return the mapped features' mean in the data's units, mapped back.
+    def _mapped_mean(
+        self, out: torch.Tensor, means: torch.Tensor, log_var: torch.Tensor
+    ) -> torch.Tensor:
+        """Return the mapped features' mean in the data's (standardised) units.
 
         E[g(Z)] for Z ~ N(out, sd^2) and g the inverse map, the bound's value
         beyond a censored bound: with g as a sum of ramps and steps (see
@@ -289,7 +381,7 @@ class GaussianLikelihood(nn.Module):
         index = self.mapped
         x0, z0, left, change, jump, steps = self.ramps
         mu = out[..., index]
-        sd = torch.exp(0.5 * self.log_var()[index])
+        sd = torch.exp(0.5 * log_var[index])
         d = (mu[..., None] - self.knot_z) / sd[:, None]
         cdf = torch.special.ndtr(d)
         ramp = sd[:, None] * (d * cdf + torch.exp(-0.5 * (_LOG_2PI + d * d)))
@@ -300,8 +392,7 @@ class GaussianLikelihood(nn.Module):
             + (change * ramp).sum(dim=-1)
             + (steps * cdf).sum(dim=-1)
         )
-        mapped = piecewise_linear(value, self.knot_x, self.knot_z)
-        return means.index_copy(-1, index, mapped)
+        return means.index_copy(-1, index, value)
 
     def sample(
         self,
@@ -313,9 +404,13 @@ class GaussianLikelihood(nn.Module):
 
         With bounds, each entry is drawn from its Gaussian truncated to the
         interval (by the inverse CDF), so that no mass piles up at the bounds as
-        it would under clipping; see ``truncated_normal``.
+        it would under clipping; see ``truncated_normal``. Where there is a
+        tail, each entry first draws its Gaussian (within ``bounds``: in
+        proportion to each one's weight times its mass inside them).
         """
         sd = torch.exp(0.5 * self.log_var())
+        if self.tailed is not None:
+            sd = self._drawn_sd(out, sd, generator, bounds)
         if bounds is None:
             noise = torch.randn(
                 out.shape, generator=generator, device=out.device, dtype=out.dtype
@@ -326,6 +421,38 @@ class GaussianLikelihood(nn.Module):
             out.shape, generator=generator, device=out.device, dtype=out.dtype
         )
         return out + sd * truncated_normal((low - out) / sd, (high - out) / sd, uniform)
+
+    def _drawn_sd(
+        self,
+        out: torch.Tensor,
+        sd: torch.Tensor,
+        generator: torch.Generator,
+        bounds: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> torch.Tensor:
+        """Each entry's standard deviation, drawn from the tail's mixture."""
+        share = self.tail_share.expand_as(out)
+        wide = self.tail_sd
+        if bounds is not None:
+            low, high = bounds
+
+            def mass(s: torch.Tensor) -> torch.Tensor:
+                p = torch.special.ndtr((high - out) / s)
+                return p - torch.special.ndtr((low - out) / s)
+
+            weighted = share * mass(wide)
+            total = weighted + (1.0 - share) * mass(sd)
+            share = torch.where(total > 0, weighted / total, share)
+        uniform = torch.rand(
+            out.shape, generator=generator, device=out.device, dtype=out.dtype
+        )
+        return torch.where(self.tailed & (uniform < share), wide, sd)
+
+
+def _log_density(
+    x: torch.Tensor, out: torch.Tensor, log_var: torch.Tensor
+) -> torch.Tensor:
+    """Log density of N(out, exp(log_var)) at ``x``, broadcast."""
+    return -0.5 * (_LOG_2PI + log_var + (x - out) ** 2 * torch.exp(-log_var))
 
 
 def interval_log_prob(
@@ -524,10 +651,10 @@ class TableLikelihood(nn.Module):
         if isinstance(self.continuous, GaussianLikelihood):
             self.continuous.set_variance(variance)
 
-    def set_grid(self, width: Any, low: Any, high: Any, knots: Any = None) -> None:
-        """Set the Gaussian features' grids, masses and maps (see its set_grid)."""
+    def set_grid(self, *grid: Any) -> None:
+        """Set the Gaussian features' grids, masses, maps and tails (its set_grid)."""
         if isinstance(self.continuous, GaussianLikelihood):
-            self.continuous.set_grid(width, low, high, knots)
+            self.continuous.set_grid(*grid)
 
     def _split(self, t: torch.Tensor) -> tuple[torch.Tensor, ...]:
         c, b = self.n_continuous, self.n_binary

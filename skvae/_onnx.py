@@ -654,19 +654,74 @@ def _label(codec: TableCodec, i: int) -> str:
 _FAR = 1e30  # stands for an infinite bound: its terms vanish in float32
 
 
-def _censored_mean(graph: _ListGraph, vae: Any, out: str) -> str:
+def _standardised_means(graph: _ListGraph, vae: Any, out: str) -> str:
+    """Return the columns' means in standardised units, from the Gaussians' ``out``.
+
+    What ``GaussianLikelihood.mean`` computes, with Phi from ONNX's Erf: the
+    censored means (``_censored_mean``) and the means through the maps
+    (``_mapped_means``), with the learnt standard deviations, and mixed with
+    the wide tails' where a near-constant column has one and either changes
+    its mean.
+    """
+    codec = vae.codec_
+    grid = codec.likelihood_grid()
+    continuous = vae.module_.likelihood.continuous
+    sd = np.exp(0.5 * continuous.log_var().detach().cpu().numpy())
+    means = _censored_and_mapped(graph, codec, grid, out, sd)
+    tailed = grid.tail_share > 0
+    mapped = np.zeros_like(tailed)
+    mapped[[j for j, _ in codec.maps()]] = True
+    censored = np.isfinite(grid.low) | np.isfinite(grid.high)
+    if not (tailed & (mapped | censored)).any():
+        return means
+    wide = _censored_and_mapped(
+        graph, codec, grid, out, np.where(tailed, grid.tail_sd, sd)
+    )
+    share = np.where(tailed, grid.tail_share, 0.0)[None, :].astype(np.float32)
+    return graph.op(
+        "Add",
+        [
+            graph.op("Mul", [means, graph.const("narrow", 1.0 - share)]),
+            graph.op("Mul", [wide, graph.const("share", share)]),
+        ],
+    )
+
+
+def _censored_and_mapped(
+    graph: _ListGraph, codec: TableCodec, grid: Any, out: str, sd: np.ndarray
+) -> str:
+    """Return the censored and mapped means for standard deviations ``sd``."""
+    means = _censored_mean(graph, grid, out, sd)
+    maps = codec.maps()
+    if not maps:
+        return means
+    low, high = grid.low, grid.high
+    forms = {
+        j: (
+            *ramp_form(k[1], k[0], np.isfinite(low[j]), np.isfinite(high[j])),
+            *censored_steps(k[1], k[0], low[j], high[j]),
+        )
+        for j, k in maps
+    }
+    mapped = _mapped_means(
+        graph, out, codec.n_continuous, forms, {j: k[1] for j, k in maps}, sd[None, :]
+    )
+    is_mapped = np.zeros((1, codec.n_continuous), bool)
+    is_mapped[0, [j for j, _ in maps]] = True
+    return graph.op("Where", [graph.const("mapped", is_mapped), mapped, means])
+
+
+def _censored_mean(graph: _ListGraph, grid: Any, out: str, sd: np.ndarray) -> str:
     """Return the columns' means, in encoded units, from the Gaussians' ``out``.
 
-    What ``GaussianLikelihood.mean`` computes: at a point mass (see
+    What ``GaussianLikelihood._censored_mean`` computes: at a point mass (see
     ``TableCodec.likelihood_grid``) the censored Gaussian's mean, with Phi from
     ONNX's Erf. Columns without a mass keep ``out``; a table without masses
     gets no nodes.
     """
-    width, low, high, _ = vae.codec_.likelihood_grid()
+    width, low, high = grid[:3]
     if not (np.isfinite(low).any() or np.isfinite(high).any()):
         return out
-    variance = vae.module_.likelihood.continuous.log_var().detach().cpu().numpy()
-    sd = np.exp(0.5 * variance)
     half = 0.5 * width
     edge_a = np.where(np.isfinite(low), low + half, -_FAR)
     edge_b = np.where(np.isfinite(high), high - half, _FAR)
@@ -735,26 +790,7 @@ def _decoder_model(vae: Any, target_opset: int | None) -> Any:
         ],
     )
     if codec.standardize:
-        means = _censored_mean(graph, vae, out)
-        maps = codec.maps()
-        if maps:  # the mean through each map to the data's (standardised) units
-            _, low, high, _ = codec.likelihood_grid()
-            forms = {
-                j: (
-                    *ramp_form(k[1], k[0], np.isfinite(low[j]), np.isfinite(high[j])),
-                    *censored_steps(k[1], k[0], low[j], high[j]),
-                )
-                for j, k in maps
-            }
-            variance = vae.module_.likelihood.continuous.log_var()
-            sd = np.exp(0.5 * variance.detach().cpu().numpy())[None, :]
-            mapped = _mapped_means(
-                graph, out, codec.n_continuous, forms, {j: k[1] for j, k in maps}, sd
-            )
-            is_mapped = np.zeros((1, codec.n_continuous), bool)
-            is_mapped[0, [j for j, _ in maps]] = True
-            means = graph.op("Where", [graph.const("mapped", is_mapped), mapped, means])
-        out = means
+        out = _standardised_means(graph, vae, out)
         scale = codec.continuous_attribute("scale").astype(np.float32)[None, :]
         mean = codec.continuous_attribute("mean").astype(np.float32)[None, :]
         values = graph.op(

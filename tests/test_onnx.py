@@ -153,6 +153,25 @@ def test_the_decoder_graph_gives_the_mean_at_point_masses(numeric):
     assert (expected[:, -2] > 0).all()  # a mean, not the clipped location
 
 
+@pytest.mark.parametrize("scaling", ["standard", "quantile"])
+def test_the_decoder_graph_mixes_in_the_tails_of_near_constant_columns(
+    numeric, scaling
+):
+    # A column 99.3% at 0 gets a wide tail (GaussianLikelihood.set_grid): its
+    # censored mean mixes the two Gaussians' in the graph too.
+    X_train, _, _ = numeric
+    frame = pd.DataFrame(np.exp(X_train / 3), columns=[f"c{i}" for i in range(6)])
+    frame["rare"] = 0.0
+    frame.loc[:1, "rare"] = [1.5, 2.5]
+    vae = VAETransformer(3, scaling=scaling, **ONNX_FIT).fit(frame)
+    assert vae.codec_.likelihood_grid().tail_share[-1] > 0
+    Z = vae.transform(frame.iloc[:50]).astype(np.float32)
+    Z[:5] *= 4  # far out, where the tail weighs most
+    (decoded,) = run(to_onnx(vae, decoder=True), {"Z": Z})
+    expected = vae.inverse_transform(Z).to_numpy(np.float64)
+    assert_allclose(decoded, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_both_graphs_follow_the_maps_of_quantile_scaling(numeric):
     # Each column's map to normal scores is a sum of Relu ramps in the encoder;
     # the decoder's mean through the inverse map uses Erf, as in Python.
