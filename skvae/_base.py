@@ -84,7 +84,7 @@ families : "auto", str or dict, default="auto"
     it leaves out are ``"auto"``. ``column_likelihoods_`` says what each
     column got.
 
-scaling : {"standard", "global", "quantile"}, default="standard"
+scaling : {"standard", "global", "quantile", "auto"}, default="standard"
     How continuous columns are scaled before the model sees them (they are
     always centred). ``"standard"`` divides each by its own standard deviation,
     as StandardScaler: right for columns in different units (age, income).
@@ -101,7 +101,9 @@ scaling : {"standard", "global", "quantile"}, default="standard"
     generated values then follow the training marginal; point masses stay
     masses and a grid stays a grid. Its knots are fixed by ``fit``, by the
     first batch of ``partial_fit``, or by the sample a dask collection's
-    set-up reads. Likelihoods, ``score`` and the PCA start are in
+    set-up reads. ``"auto"`` maps only the columns whose sample skewness is
+    at least 1 in size (weighted by ``sample_weight``) and standardises the
+    rest. Likelihoods, ``score`` and the PCA start are in
     the data's units either way, so ``GridSearchCV`` can choose it by
     ``score`` or by a downstream metric. Ignored with
     ``likelihood="bernoulli"``.
@@ -288,7 +290,7 @@ class BaseVAE(TransformerMixin, BaseEstimator):
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "families": [StrOptions({"auto", "gaussian", "point_mass", "discrete"}), dict],
-        "scaling": [StrOptions({"standard", "global", "quantile"})],
+        "scaling": [StrOptions({"standard", "global", "quantile", "auto"})],
         "handle_unknown": [StrOptions({"ignore", "error"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],

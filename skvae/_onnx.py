@@ -667,6 +667,7 @@ def _standardised_means(graph: _ListGraph, vae: Any, out: str) -> str:
     grid = codec.likelihood_grid()
     continuous = vae.module_.likelihood.continuous
     sd = np.exp(0.5 * continuous.log_var().detach().cpu().numpy())
+    out = _located(graph, grid, out, sd)
     means = _censored_and_mapped(graph, codec, grid, out, sd)
     tailed = grid.tail_share > 0
     mapped = np.zeros_like(tailed)
@@ -685,6 +686,65 @@ def _standardised_means(graph: _ListGraph, vae: Any, out: str) -> str:
             graph.op("Mul", [wide, graph.const("share", share)]),
         ],
     )
+
+
+def _located(graph: _ListGraph, grid: Any, out: str, sd: np.ndarray) -> str:
+    """Return the locations kept near each censored bound, as ``located``.
+
+    ``GaussianLikelihood.located``: lim + sd softplus((out - lim) / sd) beyond
+    a low mass, mirrored at a high one, with softplus(t) = max(t, 0) +
+    log(1 + exp(-b |t|)) / b (b: ``LOCATION_SHARPNESS``), which no float32
+    input overflows.
+    """
+    from ._likelihoods import LOCATION_LIMIT, LOCATION_SHARPNESS  # torch: lazily
+
+    has_low, has_high = np.isfinite(grid.low), np.isfinite(grid.high)
+    if not (has_low.any() or has_high.any()):
+        return out
+
+    def const(name: str, values: np.ndarray) -> str:
+        return graph.const(name, np.asarray(values, np.float32)[None, :])
+
+    def softplus(t: str) -> str:
+        sharp = graph.const("minus_sharpness", np.float32(-LOCATION_SHARPNESS))
+        tail = graph.op("Exp", [graph.op("Mul", [graph.op("Abs", [t]), sharp])])
+        one = graph.const("one", np.float32(1.0))
+        inverse = graph.const("inverse_sharpness", np.float32(1 / LOCATION_SHARPNESS))
+        return graph.op(
+            "Add",
+            [
+                graph.op("Relu", [t]),
+                graph.op(
+                    "Mul", [graph.op("Log", [graph.op("Add", [one, tail])]), inverse]
+                ),
+            ],
+        )
+
+    sd_name = const("location_sd", sd)
+    for has, bound, sign in ((has_low, grid.low, 1.0), (has_high, grid.high, -1.0)):
+        if not has.any():
+            continue
+        lim = np.where(has, bound, 0.0) - sign * LOCATION_LIMIT * sd
+        lim_name = const("location_lim", lim)
+        gap = graph.op(
+            "Mul",
+            [graph.op("Sub", [out, lim_name]), graph.const("sign", np.float32(sign))],
+        )
+        moved = graph.op(
+            "Add",
+            [
+                lim_name,
+                graph.op(
+                    "Mul",
+                    [
+                        const("signed_sd", sign * sd),
+                        softplus(graph.op("Div", [gap, sd_name])),
+                    ],
+                ),
+            ],
+        )
+        out = graph.op("Where", [graph.const("bounded", has[None, :]), moved, out])
+    return out
 
 
 def _censored_and_mapped(

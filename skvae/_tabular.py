@@ -84,6 +84,10 @@ MASS_TOLERANCE = 1e-6
 # from MIN_KNOTS to MAX_KNOTS: each segment holds as many rows, so that the
 # map's slope (the density's shape) is measured on enough of them.
 QUANTILE = "quantile"
+# ``scaling="auto"``: the map only for columns whose observed values have a
+# sample skewness of at least SKEWED in size (incomes, prices, counts with a
+# long tail); the others are standardised alone.
+SKEWED = 1.0
 ROWS_PER_KNOT = 30
 MIN_KNOTS, MAX_KNOTS = 10, 100
 # Knots closer than this (relative to their magnitude, in standardised units
@@ -592,9 +596,10 @@ def fit_encode(
 ) -> tuple[TableCodec, np.ndarray, np.ndarray]:
     """Type the columns of ``X``, learn their encoding, and encode ``X``.
 
-    ``scaling`` is ``"standard"``, ``"global"`` (see ``column_scales``) or
+    ``scaling`` is ``"standard"``, ``"global"`` (see ``column_scales``),
     ``"quantile"`` (standard, then each column's map to normal scores, see
-    ``normal_score_knots``). ``families``: the continuous columns' families,
+    ``normal_score_knots``) or ``"auto"`` (the map for skewed columns only,
+    see ``is_skewed``). ``families``: the continuous columns' families,
     ``AUTO``, one of ``FAMILIES`` for all, or a dict by column name or index (see
     ``family_requests``). ``few_levels``: whether whole-number DataFrame columns
     of at most ``FEW_LEVELS`` values are categorical under ``AUTO`` (not for a
@@ -668,15 +673,35 @@ def fit_encode(
             columns[i].decimals = int(decimals[j])
             columns[i].at_low, columns[i].at_high = float(at_low[j]), float(at_high[j])
         codec.check_families()
-        if scaling == QUANTILE and standardize:
+        if scaling in (QUANTILE, AUTO) and standardize:
             for j, i in enumerate(cont):
                 seen = ~missing[:, j]
-                columns[i].knots = column_knots(
-                    columns[i],
-                    values[seen, j],
-                    None if weights is None else weights[seen],
-                )
+                w = None if weights is None else weights[seen]
+                if scaling == AUTO and not is_skewed(values[seen, j], w):
+                    continue
+                columns[i].knots = column_knots(columns[i], values[seen, j], w)
     return (codec, *codec.encode(X, continuous=values))
+
+
+def is_skewed(values: np.ndarray, weights: np.ndarray | None = None) -> bool:
+    """Whether the (weighted) sample skewness of ``values`` is at least SKEWED.
+
+    Computed on the values divided by their largest magnitude, so that no
+    cube overflows; a column without spread is not skewed.
+    """
+    if len(values) < 3:
+        return False
+    top = np.max(np.abs(values))
+    if not top > 0:
+        return False
+    v = values / top
+    w = np.ones(len(v)) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    centred = v - w @ v
+    variance = w @ centred**2
+    if not variance > (1e-12 * np.max(np.abs(v))) ** 2:
+        return False
+    return bool(abs(w @ centred**3) / variance**1.5 >= SKEWED)
 
 
 def column_knots(

@@ -167,6 +167,7 @@ def test_the_decoder_graph_mixes_in_the_tails_of_near_constant_columns(
     assert vae.codec_.likelihood_grid().tail_share[-1] > 0
     Z = vae.transform(frame.iloc[:50]).astype(np.float32)
     Z[:5] *= 4  # far out, where the tail weighs most
+    Z[5:10] *= 50  # locations kept near the masses (GaussianLikelihood.located)
     (decoded,) = run(to_onnx(vae, decoder=True), {"Z": Z})
     expected = vae.inverse_transform(Z).to_numpy(np.float64)
     assert_allclose(decoded, expected, atol=1e-4, rtol=1e-4)

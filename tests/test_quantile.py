@@ -12,7 +12,12 @@ from scipy import stats
 
 from skvae import VAEImputer, VAETransformer
 from skvae._likelihoods import GaussianLikelihood
-from skvae._tabular import normal_score_knots, piecewise_linear, ramp_form
+from skvae._tabular import (
+    is_skewed,
+    normal_score_knots,
+    piecewise_linear,
+    ramp_form,
+)
 
 from .helpers import FAST
 
@@ -236,3 +241,32 @@ def test_saved_models_round_trip_and_edited_knots_are_refused(tmp_path):
     column["knots"] = column["knots"][:, ::-1].copy()  # no longer increasing
     with pytest.raises(ValueError, match=r"column 'income'.*knots"):
         VAETransformer.__new__(VAETransformer).__setstate__(state)
+
+
+def test_auto_maps_the_skewed_columns_only():
+    table = skewed_table(600)
+    vae = VAETransformer(1, scaling="auto", **QUICK).fit(table)
+    codec = vae.codec_
+    mapped = [c.name for c in codec.columns if c.knots is not None]
+    assert mapped == ["income", "spend", "visits"]  # not the symmetric age
+    skews = [stats.skew(table[c]) for c in table]  # 2.7, 4.4, 1.25, -0.04
+    assert min(skews[:3]) > 1.0 and abs(skews[3]) < 0.1
+    # The mapped columns are those of scaling="quantile", knot for knot.
+    everything = VAETransformer(1, scaling="quantile", **QUICK).fit(table).codec_
+    for mine, theirs in zip(codec.columns[:3], everything.columns[:3], strict=True):
+        assert_allclose(mine.knots, theirs.knots)
+
+
+def test_the_skew_rule_is_scipy_s_skewness_with_weights_as_repeats():
+    rng = np.random.default_rng(0)
+    decided = set()
+    for scale in (0.5, 1.0, 3.0):  # skewness about 0.1, 0.0, 3.2
+        values = rng.normal(size=50) + rng.exponential(scale, 50)
+        counts = rng.integers(1, 4, 50)
+        repeated = np.repeat(values, counts)
+        expected = abs(stats.skew(repeated)) >= 1.0
+        decided.add(expected)
+        assert is_skewed(values, counts.astype(float)) == expected
+        assert is_skewed(1e200 * values) == (abs(stats.skew(values)) >= 1.0)
+    assert decided == {True, False}  # both sides of the limit
+    assert not is_skewed(np.full(10, 3.0))

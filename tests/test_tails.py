@@ -44,11 +44,11 @@ def test_the_tail_mixes_bin_and_mass_probabilities_too():
     # A grid of step 1 and a point mass at 0: both Gaussians' probabilities.
     likelihood = _likelihood(0.002, 8.0, width=1.0, low=0.0)
     x = _t([[0.0], [-2.0], [1.0], [7.0]])
-    mean = _t([[-0.5]] * 4)
+    mean = _t([[0.3]] * 4)
     got = likelihood.log_prob(x, mean).detach().numpy().ravel()
 
     def probabilities(sd):
-        norm = stats.norm(-0.5, sd)
+        norm = stats.norm(0.3, sd)
         return np.array(
             [
                 norm.cdf(0.5),  # the mass at 0, its half bin included
@@ -87,6 +87,19 @@ def test_draws_and_means_follow_the_mixture():
     mean = censored.mean(_t([[0.5]])).item()
     samples = np.maximum(censored.sample(out + 0.5, generator).detach().numpy(), 0)
     assert mean == pytest.approx(float(samples.mean()), rel=0.02)
+
+
+def test_a_censored_location_stays_within_six_sd_of_its_mass():
+    # Beyond a mass nothing stops the decoder's location from drifting; it is
+    # kept within 6 sd (1e-9 of the mass's probability), smoothly.
+    likelihood = _likelihood(0.0, 1.0, low=0.0, variance=0.25)
+    out = _t([[-1000.0], [-1.0], [0.0], [2.0]])
+    located = likelihood.located(out, likelihood.log_var()).detach().numpy()
+    assert_allclose(located.ravel(), [-3.0, -1.0, 0.0, 2.0], atol=1e-6)
+    ink = likelihood.log_prob(_t([[1.0]] * 4), out).detach().numpy().ravel()
+    assert ink[0] == pytest.approx(stats.norm.logpdf(1.0, -3.0, 0.5), rel=1e-6)
+    mean = likelihood.mean(out).detach().numpy().ravel()
+    assert 0 <= mean[0] < 1e-9  # the mass's value, not a location far below
 
 
 def near_constant(n=1000, seed=0):
