@@ -277,16 +277,7 @@ class GaussianLikelihood(nn.Module):
             if edges is not None:
                 shape = xb[..., index].shape
                 edges = tuple(torch.broadcast_to(e, shape) for e in edges)
-            mass = interval_log_prob(
-                xb[..., index],
-                ob[..., index],
-                torch.exp(0.5 * log_var[index]),
-                self.width[index],
-                self.low[index],
-                self.high[index],
-                log_p[..., index],
-                edges,
-            )
+            mass = self._interval(xb, ob, log_var, index, index, log_p, edges)
             log_p = log_p.index_copy(-1, index, mass)
         if self.tailed is None:
             return log_p
@@ -297,16 +288,10 @@ class GaussianLikelihood(nn.Module):
         wide = _log_density(xt, ot, wide_log_var)
         if in_tail is not None:
             xb, ob = torch.broadcast_tensors(xt, ot)
-            g = tail[in_tail]
-            mass = interval_log_prob(
-                xb[..., in_tail],
-                ob[..., in_tail],
-                torch.exp(0.5 * wide_log_var[in_tail]),
-                self.width[g],
-                self.low[g],
-                self.high[g],
-                wide[..., in_tail],
-                None if edges is None else tuple(e[..., in_grid] for e in edges),
+            if edges is not None:
+                edges = tuple(e[..., in_grid] for e in edges)
+            mass = self._interval(
+                xb, ob, wide_log_var, in_tail, tail[in_tail], wide, edges
             )
             wide = wide.index_copy(-1, in_tail, mass)
         share = self.tail_share[tail]
@@ -314,6 +299,33 @@ class GaussianLikelihood(nn.Module):
             log_p[..., tail] + torch.log1p(-share), wide + torch.log(share)
         )
         return log_p.index_copy(-1, tail, mixed)
+
+    def _interval(
+        self,
+        x: torch.Tensor,
+        out: torch.Tensor,
+        log_var: torch.Tensor,
+        columns: torch.Tensor,
+        features: torch.Tensor,
+        density: torch.Tensor,
+        edges: tuple[torch.Tensor, ...] | None,
+    ) -> torch.Tensor:
+        """``interval_log_prob`` of the ``columns`` of ``x`` (features ``features``).
+
+        ``x``, ``out``, ``log_var`` and ``density`` hold a subset of the
+        features, of which ``columns`` are gridded; ``features`` are their
+        indices among all the features (for the grid).
+        """
+        return interval_log_prob(
+            x[..., columns],
+            out[..., columns],
+            torch.exp(0.5 * log_var[columns]),
+            self.width[features],
+            self.low[features],
+            self.high[features],
+            density[..., columns],
+            edges,
+        )
 
     def _mapped_edges(self, x: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """Bin edges and widths of the gridded features ``x``, or None.
