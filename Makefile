@@ -20,7 +20,7 @@ PEERS_STAMP := $(PEERS_VENV)/.skvae-peers-installed
 
 DOCS_STAMP := $(VENV)/.skvae-docs-installed
 
-.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order families threads labels conditional synthesis peers docs test lint clean
+.PHONY: install demo bench mnist tabular impute serving scale scaling stream-order families family-cost threads labels conditional synthesis peers docs test lint clean
 
 install: $(STAMP)
 
@@ -82,6 +82,11 @@ stream-order: $(BENCH_STAMP)
 # against Gaussians (~2 minutes).
 families: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/families.py
+
+# Seconds per training epoch with point masses against Gaussians, on images
+# (~4 minutes).
+family-cost: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/family_cost.py
 
 # Peer VAEs (pythae, ctgan's TVAE) and SDV (sdv, sdmetrics: pandas<3) pin older
 # pandas: they get their own environment, with skvae installed without

@@ -967,6 +967,9 @@ def bound_shares(
     return shares[0], shares[1]
 
 
+SCREEN_ROWS = 256  # rows ``recorded_decimals`` reads before whole columns
+
+
 def recorded_decimals(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Per column, the fewest decimals every observed value is written with.
 
@@ -976,16 +979,22 @@ def recorded_decimals(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """
     out = np.full(values.shape[1], NOT_RECORDED)
     pending = np.arange(values.shape[1])
-    with np.errstate(invalid="ignore", over="ignore"):
-        scale = np.maximum(np.abs(values), 1.0)
-        for d in range(MAX_DECIMALS + 1):
-            if not len(pending):
-                break
-            v = values[:, pending]
-            close = np.abs(np.round(v, d) - v) <= 1e-12 * scale[:, pending]
-            done = np.all(close | missing[:, pending], axis=0)
-            out[pending[done]] = d
-            pending = pending[~done]
+
+    def written(rows: slice, columns: np.ndarray, d: int) -> np.ndarray:
+        v = values[rows, columns]
+        with np.errstate(invalid="ignore", over="ignore"):
+            close = np.abs(np.round(v, d) - v) <= 1e-12 * np.maximum(np.abs(v), 1.0)
+        return np.all(close | missing[rows, columns], axis=0)
+
+    for d in range(MAX_DECIMALS + 1):
+        # The first rows first: most columns that need more decimals show it
+        # there (all of MNIST's inked pixels), and are not read in full.
+        candidates = pending[written(slice(0, SCREEN_ROWS), pending, d)]
+        done = candidates[written(slice(None), candidates, d)]
+        out[done] = d
+        pending = np.setdiff1d(pending, done, assume_unique=True)
+        if not len(pending):
+            break
     return out
 
 

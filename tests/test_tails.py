@@ -162,3 +162,61 @@ def test_draws_of_a_near_constant_column_stay_near_constant(fitted):
     assert (drawn["rare"] == 0).mean() > 0.97
     assert drawn["rare"].between(0, 3.2).all()
     assert (drawn["constant"] == 2.5).all()
+
+
+@pytest.mark.parametrize("tailed", [False, True])
+def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed):
+    # Point masses without bins or maps (image pixels at 0 and 1) go through
+    # ``masses_log_prob``, whose derivatives are written out: the same
+    # log-probabilities and gradients as the general path, at the masses,
+    # off them, at both masses of a constant feature, with locations beyond
+    # the location bound, and with a sample dimension in front.
+    torch.manual_seed(0)
+    d, n = 12, 40
+    low = np.full(d, -np.inf)
+    low[:8], low[10] = -0.5, 0.3
+    high = np.full(d, np.inf)
+    high[4:9], high[10] = 1.0, 0.3 - 1e-6  # feature 10: constant at 0.3
+    share = np.zeros(d)
+    if tailed:
+        share[[0, 5, 9, 10]] = 0.02
+    likelihood = GaussianLikelihood(d).double()
+    likelihood.set_grid(0.0, low, high, None, share, np.where(share > 0, 3.0, 1.0))
+    with torch.no_grad():
+        likelihood.raw_log_var.copy_(torch.randn(d, dtype=torch.float64))
+    assert likelihood.masses_only
+    x = torch.randn(n, d, dtype=torch.float64)
+    x = torch.where(torch.rand(n, d) < 0.4, _t(low).clamp(min=-9), x)
+    x = torch.where(torch.rand(n, d) < 0.3, _t(high).clamp(max=9), x)
+    x[:, 10] = 0.3
+    x[:3, 10] = 2.0  # off a constant feature's value
+    out = 3 * torch.randn(n, d, dtype=torch.float64)
+    out[:5, :4], out[5:10, 4:8] = -20.0, 25.0  # beyond the location bound
+    for shape in [(n, d), (3, n, d)]:
+        outs = out.expand(shape).clone().requires_grad_()
+        results = []
+        for fused in (True, False):
+            likelihood.masses_only = fused
+            log_p = likelihood.log_prob(x, outs)
+            grads = torch.autograd.grad(log_p.sum(), [outs, likelihood.raw_log_var])
+            results.append((log_p.detach(), *grads))
+        likelihood.masses_only = True
+        for got, expected in zip(*results, strict=True):
+            assert_allclose(got.numpy(), expected.numpy(), rtol=1e-7, atol=1e-9)
+        assert torch.isfinite(results[0][0]).all()
+        at_both = results[0][0][..., x[:, 10] == 0.3, 10]  # probability 1
+        assert_allclose(at_both.numpy(), 0.0, atol=1e-12)
+    # The written-out derivatives against finite differences.
+    from skvae._likelihoods import masses_log_prob
+
+    index = torch.as_tensor(np.flatnonzero(share > 0))
+    tail = (index, _t(share)[index], torch.full((len(index),), 3.0).double())
+    torch.autograd.gradcheck(
+        lambda o, v: masses_log_prob(
+            x[:6], o, v, _t(low), _t(high), tail if tailed else None
+        ),
+        (
+            out[:6].clone().requires_grad_(),
+            likelihood.log_var().detach().requires_grad_(),
+        ),
+    )
