@@ -11,6 +11,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +82,19 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.linear(z) + self.out(self.hidden(z))  # (B, D)
+
+
+def compress_beyond(
+    x: torch.Tensor, low: torch.Tensor, high: torch.Tensor
+) -> torch.Tensor:
+    """Compress values beyond [low, high] logarithmically: high + log(1 + excess).
+
+    Values in range are unchanged (a training row's always are); one unit
+    beyond is 0.69, a thousand 6.9. Monotone, so rows keep their order.
+    """
+    above = torch.relu(x - high)
+    below = torch.relu(low - x)
+    return x - above + torch.log1p(above) + below - torch.log1p(below)
 
 
 class ClassPrior(nn.Module):
@@ -312,6 +326,36 @@ class VAE(nn.Module):
             likelihood = make_likelihood(likelihood, n_features)
         self.likelihood = likelihood
         self.target = target
+        # The inputs' training range (see ``set_seen_range``); None: unbounded.
+        self.seen_range: tuple[np.ndarray, np.ndarray] | None = None
+        self.seen_bounds: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def set_seen_range(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Set each input feature's training range, in the model's units.
+
+        ``encode`` compresses an input beyond it (``compress_beyond``): the
+        encoder has seen nothing there, and an input far beyond (a test image
+        with ink on a pixel blank in all but one training image, 1,050
+        standard deviations out) would send the latent as far, with a KL term
+        of 93,592 nats on MNIST. Read off the column codec whenever the two
+        are paired (a fit, each batch of a stream, a load), as the
+        likelihood's grid is; infinite bounds leave a feature as it is.
+        """
+        self.seen_range = (np.asarray(low, np.float64), np.asarray(high, np.float64))
+        self._fill_seen_bounds()
+
+    def _fill_seen_bounds(self) -> None:
+        weight = self.encoder.linear.weight
+        self.seen_bounds = tuple(
+            torch.as_tensor(v, dtype=weight.dtype, device=weight.device)
+            for v in self.seen_range
+        )
+
+    def _apply(self, fn: Any, recurse: bool = True) -> VAE:
+        out = super()._apply(fn, recurse)
+        if getattr(self, "seen_range", None) is not None:
+            self._fill_seen_bounds()
+        return out
 
     @property
     def class_prior(self) -> ClassPrior | None:
@@ -369,7 +413,13 @@ class VAE(nn.Module):
         return self.reparameterize(*self.encode(x), eps)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
+        """Return the posterior's mean and log-variance, of inputs in range."""
+        return self.encoder(self.in_range(x))
+
+    def in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the inputs compressed beyond their training range."""
+        bounds = getattr(self, "seen_bounds", None)
+        return x if bounds is None else compress_beyond(x, *bounds)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
@@ -463,6 +513,11 @@ class VAE(nn.Module):
         continuous = self.likelihood.continuous
         if hasattr(continuous, "scale_variance"):
             continuous.scale_variance(1.0 / a.square())
+        if getattr(self, "seen_range", None) is not None:  # the same range, new units
+            low, high = (v.copy() for v in self.seen_range)
+            for bound in (low, high):
+                bound[:n] = (bound[:n] - shift) / factor
+            self.set_seen_range(low, high)
 
     @torch.no_grad()
     def change_latent(
@@ -486,7 +541,8 @@ class VAE(nn.Module):
         m = torch.as_tensor(shift, dtype=like.dtype, device=like.device)
         s = torch.as_tensor(scale, dtype=like.dtype, device=like.device)
         encoder, decoder = self.encoder, self.decoder
-        pre = encoder.log_var(encoder.hidden(x.to(like.dtype))).mean(dim=0)
+        pre = encoder.log_var(encoder.hidden(self.in_range(x.to(like.dtype))))
+        pre = pre.mean(dim=0)
         bound = LOG_VAR_BOUND * (1 - 1e-6)
         old = LOG_VAR_BOUND * torch.tanh(pre / LOG_VAR_BOUND)
         new = torch.clamp(old - 2 * torch.log(s), -bound, bound)

@@ -640,9 +640,35 @@ def _mlp(graph: Any, layers: nn.Sequential, x: str) -> str:
 
 def _encoder_mean(graph: Any, module: nn.Module, x: str) -> str:
     encoder = module.encoder
+    x = _in_range(graph, module, x)
     linear = _gemm(graph, encoder.linear, x)
     residual = _gemm(graph, encoder.mu, _mlp(graph, encoder.hidden, x))
     return graph.op("Add", [linear, residual])
+
+
+def _in_range(graph: Any, module: nn.Module, x: str) -> str:
+    """Return the inputs compressed beyond their training range, as ``encode``.
+
+    ``_model.compress_beyond``: x - above + log(1 + above) + below - log(1 +
+    below), with above = max(x - high, 0) and below = max(low - x, 0).
+    """
+    seen = getattr(module, "seen_range", None)
+    if seen is None or not np.isfinite(np.concatenate(seen)).any():
+        return x
+    low, high = (
+        graph.const(
+            name,
+            np.nan_to_num(v, posinf=_FAR, neginf=-_FAR).astype(np.float32)[None, :],
+        )
+        for name, v in zip(("seen_low", "seen_high"), seen, strict=True)
+    )
+    one = graph.const("one", np.float32(1.0))
+    above = graph.op("Relu", [graph.op("Sub", [x, high])])
+    below = graph.op("Relu", [graph.op("Sub", [low, x])])
+    x = graph.op("Sub", [x, above])
+    x = graph.op("Add", [x, graph.op("Log", [graph.op("Add", [above, one])])])
+    x = graph.op("Add", [x, below])
+    return graph.op("Sub", [x, graph.op("Log", [graph.op("Add", [below, one])])])
 
 
 def _label(codec: TableCodec, i: int) -> str:

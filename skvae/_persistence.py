@@ -49,7 +49,11 @@ from ._version import InconsistentVersionWarning, __version__
 
 # Raised when the layout of the saved state changes; loading a newer format fails
 # with a clear error instead of a traceback from inside torch.
-STATE_FORMAT = 2  # 2: the module may hold a target head (``target``)
+# 2: the module may hold a target head (``target``); 3: the codec's range holds
+# every row fitted, and the encoder compresses inputs beyond it
+# (``VAE.set_seen_range``). Files of format 2 load without the compression,
+# as they were trained: a stream's range was then its first batch's.
+STATE_FORMAT = 3
 
 
 def dump_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -156,13 +160,16 @@ def load_state(state: dict[str, Any], estimator_name: str) -> dict[str, Any]:
     if state.get("_stream") is not None:
         state["_stream"] = _stream_from_data(state["_stream"], state, estimator_name)
     if "_codec" in state:  # the likelihood's grid is the codec's, not saved
-        grid = state["_codec"].likelihood_grid()
+        codec = state["_codec"]
+        grid, seen = codec.likelihood_grid(), codec.seen_range()
         for module in (
             state.get("module_"),
             getattr(state.get("_stream"), "module", None),
         ):
             if module is not None:
                 module.likelihood.set_grid(*grid)
+                if state_format >= 3:
+                    module.set_seen_range(*seen)
     return state
 
 

@@ -254,6 +254,7 @@ def new_module(
     module = module.to_empty(device=setup.device)
     init_weights(module, setup.generator)
     likelihood.set_grid(*codec.likelihood_grid())
+    module.set_seen_range(*codec.seen_range())
     if estimator.likelihood == "gaussian":
         start_from_pca(module, codec, X_start, n_components, setup.seed, weights)
     return module

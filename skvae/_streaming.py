@@ -153,25 +153,32 @@ class Batch:
     units: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
-def _saved(stream: Stream) -> tuple[dict, dict, torch.Tensor, tuple | None]:
-    """Copy what a batch changes in a stream: weights, optimizer, generator, grid."""
+def _saved(stream: Stream) -> tuple[dict, dict, torch.Tensor, tuple | None, tuple]:
+    """Copy what a batch changes in a stream: weights to inputs' training range.
+
+    The weights, the optimizer's state, the generator, the likelihood's grid
+    and the inputs' training range (``VAE.seen_range``).
+    """
     return (
         snapshot(stream.module),
         copy.deepcopy(stream.optimizer.state_dict()),
         stream.generator.get_state(),
         getattr(stream.module.likelihood.continuous, "grid", None),
+        stream.module.seen_range,
     )
 
 
 def _restore(
-    stream: Stream, saved: tuple[dict, dict, torch.Tensor, tuple | None]
+    stream: Stream, saved: tuple[dict, dict, torch.Tensor, tuple | None, tuple]
 ) -> None:
-    weights, optimizer_state, generator_state, grid = saved
+    weights, optimizer_state, generator_state, grid, seen = saved
     stream.optimizer.load_state_dict(optimizer_state)
     stream.module.load_state_dict(weights)
     stream.generator.set_state(generator_state)
     if grid is not None:
         stream.module.likelihood.set_grid(*grid)
+    if seen is not None:
+        stream.module.set_seen_range(*seen)
 
 
 def first_batch(
@@ -324,7 +331,10 @@ def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
     - the Gaussian noise variance of each continuous column, the mean squared
       residual ``(x - decode(z))^2`` over rows and posterior draws: the current
       variance (the rows before) pooled with the batch's residuals over its
-      observed entries.
+      observed entries. At a censored column's point mass an entry has no
+      residual (its value stands for everything beyond the bound): only the
+      entries off the masses count, from the locations the likelihood uses
+      (``GaussianLikelihood.located``).
 
     Each is an exact maximiser of the ELBO over its parameters for the pooled
     rows when the rest of the model is held fixed (the latent's, up to the
@@ -354,19 +364,23 @@ def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
     c = likelihood.n_continuous
     if not c or not hasattr(likelihood.continuous, "scale_variance"):
         return
+    gaussian = likelihood.continuous
     with torch.no_grad():
         mu, log_var = module.encode(x)
         eps = torch.randn(mu.shape, generator=stream.generator, device=device)
         out = module.decode(module.reparameterize(mu, log_var, eps))
-        residual = (x[:, :c] - out[:, :c]).square().double().cpu().numpy()
-        variance = likelihood.continuous.log_var().exp().double().cpu().numpy()
-    observed = batch.observed[:, :c] * weights[:, None]
+        out = gaussian.located(out[:, :c], gaussian.log_var())
+        xc = x[:, :c]
+        off_masses = ((xc > gaussian.low) & (xc < gaussian.high)).cpu().numpy()
+        residual = (xc - out).square().double().cpu().numpy()
+        variance = gaussian.log_var().exp().double().cpu().numpy()
+    observed = batch.observed[:, :c] * off_masses * weights[:, None]
     count = observed.sum(axis=0)  # weights have mean 1: rows' worth per column
     total = n_seen * variance + (observed * residual).sum(axis=0)
     factor = torch.as_tensor(
         total / (n_seen + count) / variance, dtype=dtype, device=device
     )
-    likelihood.continuous.scale_variance(factor)
+    gaussian.scale_variance(factor)
 
 
 def stream_batch(
@@ -392,6 +406,7 @@ def stream_batch(
         if batch.units is not None:
             stream.module.change_units(*batch.units)
         stream.module.likelihood.set_grid(*codec.likelihood_grid())
+        stream.module.set_seen_range(*codec.seen_range())
         if fitted["n_samples_seen_"]:
             _follow_batch(stream, batch, fitted["n_samples_seen_"])
         n_threads = training_threads(estimator.n_threads, stream.module, batch_size)

@@ -370,6 +370,28 @@ class TableCodec:
         high[np.isfinite(grid.high)] = np.inf
         return low.astype(np.float64), high.astype(np.float64)
 
+    def seen_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return each encoded feature's training range, in the model's units.
+
+        (low, high) of shape (width,): the continuous columns' smallest and
+        largest training values, standardised and mapped; infinite for the
+        other features (0/1 and one-hot, which cannot leave theirs) and where
+        the columns are not standardised (Bernoulli). The encoder's inputs
+        are compressed beyond it (see ``_model.compress_beyond``).
+        """
+        low, high = np.full(self.width, -np.inf), np.full(self.width, np.inf)
+        n = self.n_continuous
+        if not self.standardize or not n:
+            return low, high
+        mean = self.continuous_attribute("mean")
+        scale = self.continuous_attribute("scale")
+        seen = [
+            (self.continuous_attribute(bound) - mean) / scale
+            for bound in ("low", "high")
+        ]
+        low[:n], high[:n] = (self.to_scores(v[None])[0] for v in seen)
+        return low, high
+
     def log_jacobian(self, observed: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Log-Jacobian of the encoding of each row's density entries.
 

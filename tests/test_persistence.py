@@ -167,7 +167,7 @@ def test_a_newer_state_format_is_a_clear_error(fitted, monkeypatch):
     monkeypatch.setattr(persistence, "STATE_FORMAT", 99)
     data = pickle.dumps(vae)
     monkeypatch.undo()
-    with pytest.raises(ValueError, match=r"state format 99.*reads formats up to 2"):
+    with pytest.raises(ValueError, match=r"state format 99.*reads formats up to 3"):
         pickle.loads(data)
 
 
