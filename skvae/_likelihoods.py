@@ -265,6 +265,31 @@ class GaussianLikelihood(nn.Module):
         below = lim_high - sd * F.softplus((lim_high - out) / sd, beta)
         return torch.where(has_high, below, out)
 
+    def squared_residuals(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Return the expected (x - location)^2 per entry, for the EM of variances.
+
+        (x - location)^2 off the masses, with the locations ``log_prob`` uses
+        (``located``); at a point mass, where x stands for every value beyond
+        the bound, its expectation under the censored Gaussian (the E step of
+        a Tobit model): sd^2 (1 - b phi(b) / Phi(b)), b the bound's distance
+        beyond the location in sd. NaN at both masses of a constant feature,
+        which tell nothing. The narrow part's, for tailed features too.
+        """
+        log_var = self.log_var()
+        out = self.located(out, log_var)
+        squared = (x - out).square()
+        if not self.censored:
+            return squared
+        sd = torch.exp(0.5 * log_var)
+        low = torch.where(torch.isfinite(self.low), self.low, 0.0)
+        high = torch.where(torch.isfinite(self.high), self.high, 0.0)
+        at_low, at_high = x <= self.low, x >= self.high
+        b = torch.where(at_low, low - out, out - high) / sd
+        ratio = torch.exp(-0.5 * (_LOG_2PI + b * b) - torch.special.log_ndtr(b))
+        expected = sd.square() * (1.0 - b * ratio)
+        squared = torch.where(at_low | at_high, expected, squared)
+        return torch.where(at_low & at_high, torch.nan, squared)
+
     def log_prob(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Per-entry log-probability, shape of ``x`` and ``out`` broadcast.
 

@@ -331,10 +331,10 @@ def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
     - the Gaussian noise variance of each continuous column, the mean squared
       residual ``(x - decode(z))^2`` over rows and posterior draws: the current
       variance (the rows before) pooled with the batch's residuals over its
-      observed entries. At a censored column's point mass an entry has no
-      residual (its value stands for everything beyond the bound): only the
-      entries off the masses count, from the locations the likelihood uses
-      (``GaussianLikelihood.located``).
+      observed entries. At a censored column's point mass, whose value stands
+      for everything beyond the bound, the squared residual's expectation
+      under the censored Gaussian takes its place (an EM step for the
+      variance, ``GaussianLikelihood.squared_residuals``).
 
     Each is an exact maximiser of the ELBO over its parameters for the pooled
     rows when the rest of the model is held fixed (the latent's, up to the
@@ -369,12 +369,12 @@ def _follow_batch(stream: Stream, batch: Batch, n_seen: int) -> None:
         mu, log_var = module.encode(x)
         eps = torch.randn(mu.shape, generator=stream.generator, device=device)
         out = module.decode(module.reparameterize(mu, log_var, eps))
-        out = gaussian.located(out[:, :c], gaussian.log_var())
-        xc = x[:, :c]
-        off_masses = ((xc > gaussian.low) & (xc < gaussian.high)).cpu().numpy()
-        residual = (xc - out).square().double().cpu().numpy()
+        residual = gaussian.squared_residuals(x[:, :c], out[:, :c])
+        residual = residual.double().cpu().numpy()
         variance = gaussian.log_var().exp().double().cpu().numpy()
-    observed = batch.observed[:, :c] * off_masses * weights[:, None]
+    informative = ~np.isnan(residual)  # not at both masses of a constant
+    residual = np.where(informative, residual, 0.0)
+    observed = batch.observed[:, :c] * informative * weights[:, None]
     count = observed.sum(axis=0)  # weights have mean 1: rows' worth per column
     total = n_seen * variance + (observed * residual).sum(axis=0)
     factor = torch.as_tensor(

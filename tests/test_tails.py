@@ -220,3 +220,24 @@ def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed):
             likelihood.log_var().detach().requires_grad_(),
         ),
     )
+
+
+def test_squared_residuals_at_a_mass_are_the_censored_gaussian_s():
+    # A stream's variance follows each batch by an EM step: at a point mass
+    # the squared residual is its expectation beyond the bound (scipy's
+    # truncated normal), off the masses the plain square, and nothing at both
+    # masses of a constant feature.
+    likelihood = GaussianLikelihood(3).double()
+    likelihood.set_variance(0.25)
+    likelihood.set_grid(0.0, [-1.0, -np.inf, 0.5], [2.0, np.inf, 0.5 - 1e-9])
+    sd = 0.5
+    x = _t([[-1.0, 0.3, 0.5], [2.0, -4.0, 1.0], [0.7, 1.0, 0.5]])
+    out = _t([[0.2, 0.0, 0.0], [-0.3, 1.0, 0.0], [0.1, 0.0, 0.0]])
+    got = likelihood.squared_residuals(x, out).detach().numpy()
+    below = stats.truncnorm(-np.inf, (-1.0 - 0.2) / sd).moment(2) * sd**2
+    above = stats.truncnorm((2.0 + 0.3) / sd, np.inf).moment(2) * sd**2
+    assert_allclose(got[0, 0], below, rtol=1e-8)
+    assert_allclose(got[1, 0], above, rtol=1e-8)
+    assert_allclose(got[2, 0], 0.36, rtol=1e-12)
+    assert_allclose(got[:, 1], [0.09, 25.0, 1.0], rtol=1e-12)
+    assert np.isnan(got[0, 2]) and np.isnan(got[2, 2])
