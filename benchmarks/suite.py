@@ -278,6 +278,7 @@ def plot(cells: list[Cell], out: Path, mode: str) -> list[Path]:
             [
                 ("iwae_vae", "VAE IWAE bound"),
                 ("elbo_vae", "VAE ELBO"),
+                ("iwae_gaussian", 'VAE IWAE, families="gaussian"'),
                 ("ll_pca", "PCA (best)"),
             ],
         ),
@@ -294,7 +295,9 @@ def plot(cells: list[Cell], out: Path, mode: str) -> list[Path]:
             ks = [c.k for c in rows]
             for key, label in series:
                 style = "--" if key == "acc_raw" else "-o"
-                ax.plot(ks, [getattr(c, key) for c in rows], style, label=label, ms=4)
+                values = [getattr(c, key) for c in rows]
+                values = [np.nan if v is None else v for v in values]
+                ax.plot(ks, values, style, label=label, ms=4)
             ax.set_title(name)
             ax.set_xlabel("k")
             ax.set_xticks(ks)

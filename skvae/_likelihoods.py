@@ -408,8 +408,9 @@ class GaussianLikelihood(nn.Module):
         weighted (in the data's units).
         """
         mapped = getattr(self, "mapped", None)
-        out = self.located(out, self.log_var())
-        means = self._mean(out, self.log_var())
+        log_var = self.log_var()
+        out = self.located(out, log_var)
+        means = self._mean(out, log_var)
         if self.tailed is not None and (
             self.gridded is not None or mapped is not None
         ):  # a plain Gaussian's mean is ``out`` in both parts
