@@ -527,6 +527,32 @@ def markdown_table(
     return lines
 
 
+def save_report(
+    name: str,
+    results: dict,
+    title: str,
+    explanation: str,
+    table: tuple[Sequence[str], Iterable[Sequence[Any]], str],
+) -> str:
+    """Save ``results`` and a markdown report of them as ``name``; return it.
+
+    The report: ``title``, the command (``python benchmarks/<name>.py``) with
+    ``results["environment"]``, ``explanation``, then ``table`` (header, rows
+    and alignment, see ``markdown_table``).
+    """
+    lines = [
+        f"# {title}",
+        "",
+        f"Command: `python benchmarks/{name}.py`. {results['environment']}",
+        "",
+        explanation,
+        "",
+        *markdown_table(*table),
+    ]
+    save_results(name, results, "\n".join(lines))
+    return "\n".join(lines)
+
+
 def save_results(
     name: str, data: Any, markdown: str | None = None, out: Path = RESULTS
 ) -> None:

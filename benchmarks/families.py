@@ -30,12 +30,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import environment, load_split, markdown_table, save_results
+from common import environment, load_split, save_report
 
 from skvae import VAETransformer
 
 CELLS = [("digits", k) for k in (2, 5, 10, 20)] + [("titanic", 2), ("credit", 2)]
 FAMILIES = ("gaussian", "discrete")
+TITLE = "Column families on arrays"
 
 
 def measure(name: str, k: int, family: str) -> dict:
@@ -87,20 +88,14 @@ def main() -> None:
         *(f"accuracy {f}" for f in FAMILIES),
         *(f"fit s {f}" for f in FAMILIES),
     ]
-    lines = [
-        "# Column families on arrays",
-        "",
-        f"Command: `python benchmarks/families.py`. {results['environment']}",
-        "",
+    explanation = (
         "Held-out mean ELBO and worst test row (nats; a probability per whole "
         "number for discrete, a density per unit for gaussian, which compare "
         "directly on whole numbers), and the test accuracy of a logistic "
-        "regression on the latent. Suite split, seed 0.",
-        "",
-        *markdown_table(header, rows, "lr" + "r" * 8),
-    ]
-    save_results("families", results, "\n".join(lines))
-    print("\n".join(lines))
+        "regression on the latent. Suite split, seed 0."
+    )
+    table = (header, rows, "lr" + "r" * 8)
+    print(save_report("families", results, TITLE, explanation, table))
 
 
 if __name__ == "__main__":

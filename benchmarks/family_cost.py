@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import environment, load_split, markdown_table, save_results
+from common import environment, load_split, save_report
 
 from skvae import VAETransformer
 
@@ -36,6 +36,7 @@ DATASETS = {"digits": (None, None), "mnist": (10_000, 2_000)}
 FAMILIES = ("gaussian", "auto")
 EPOCHS = 6
 REPEATS = 3
+TITLE = "What a training epoch costs with each column family"
 
 
 def fit_seconds(X: np.ndarray, family: str, epochs: int) -> float:
@@ -98,22 +99,16 @@ def main() -> None:
         "epoch ratio auto / gaussian",
         *(f"set-up s {f}" for f in FAMILIES),
     ]
-    lines = [
-        "# What a training epoch costs with each column family",
-        "",
-        f"Command: `python benchmarks/family_cost.py`. {results['environment']}",
-        "",
+    explanation = (
         f"k=2, early stopping off. Seconds per epoch: a fit of {2 + EPOCHS} "
         f"epochs minus one of 2, over {EPOCHS}; set-up: the 2-epoch fit minus "
         f"two epochs. Medians of {REPEATS} rounds with the families "
         "interleaved; the ratio is the median of the rounds' ratios. The "
         "absolute seconds vary 2x between machines of this kind: compare the "
-        "ratio.",
-        "",
-        *markdown_table(header, rows, "ll" + "r" * 6),
-    ]
-    save_results("family_cost", results, "\n".join(lines))
-    print("\n".join(lines))
+        "ratio."
+    )
+    table = (header, rows, "ll" + "r" * 6)
+    print(save_report("family_cost", results, TITLE, explanation, table))
 
 
 if __name__ == "__main__":
