@@ -257,8 +257,8 @@ class GaussianLikelihood(nn.Module):
         sd = torch.exp(0.5 * log_var)
         low, high = self.low, self.high
         has_low, has_high = torch.isfinite(low), torch.isfinite(high)
-        lim_low = torch.where(has_low, low, 0.0) - LOCATION_LIMIT * sd
-        lim_high = torch.where(has_high, high, 0.0) + LOCATION_LIMIT * sd
+        lim_low = _finite(low) - LOCATION_LIMIT * sd
+        lim_high = _finite(high) + LOCATION_LIMIT * sd
         beta = LOCATION_SHARPNESS
         above = lim_low + sd * F.softplus((out - lim_low) / sd, beta)
         out = torch.where(has_low, above, out)
@@ -281,12 +281,10 @@ class GaussianLikelihood(nn.Module):
         if not self.censored:
             return squared
         sd = torch.exp(0.5 * log_var)
-        low = torch.where(torch.isfinite(self.low), self.low, 0.0)
-        high = torch.where(torch.isfinite(self.high), self.high, 0.0)
+        low, high = _finite(self.low), _finite(self.high)
         at_low, at_high = x <= self.low, x >= self.high
         b = torch.where(at_low, low - out, out - high) / sd
-        ratio = torch.exp(-0.5 * (_LOG_2PI + b * b) - torch.special.log_ndtr(b))
-        expected = sd.square() * (1.0 - b * ratio)
+        expected = sd.square() * (1.0 - b * _mills_ratio(b, torch.special.log_ndtr(b)))
         squared = torch.where(at_low | at_high, expected, squared)
         return torch.where(at_low & at_high, torch.nan, squared)
 
@@ -659,9 +657,7 @@ def _masses_log_prob(
     x, out = torch.broadcast_tensors(x, out)
     sd = torch.exp(0.5 * log_var)
     has_low, has_high = torch.isfinite(low), torch.isfinite(high)
-    # Finite stand-ins for the missing bounds, so that no inf meets arithmetic.
-    low0 = torch.where(has_low, low, 0.0)
-    high0 = torch.where(has_high, high, 0.0)
+    low0, high0 = _finite(low), _finite(high)
     at_low, at_high = x <= low, x >= high
     masses = (at_low, at_low | at_high, at_low & at_high)
     # The location bound (``GaussianLikelihood.located``), d/d out and d/d sd.
@@ -720,11 +716,20 @@ def _censored(
     log_p = torch.where(both, 0.0, torch.where(censored, tail, density))
     if not derivatives:
         return log_p, None, None
-    # d log Phi(b) / d b = phi(b) / Phi(b), in logs: finite far into the tail.
-    ratio = torch.exp(-0.5 * (_LOG_2PI + beyond * beyond) - tail) / sd
+    ratio = _mills_ratio(beyond, tail) / sd  # d log Phi(b) / d b
     d_m = torch.where(censored, torch.where(at_low, -ratio, ratio), t / sd)
     d_sd = torch.where(censored, -ratio * beyond, (t * t - 1.0) / sd)
     return log_p, torch.where(both, 0.0, d_m), torch.where(both, 0.0, d_sd)
+
+
+def _finite(bound: torch.Tensor) -> torch.Tensor:
+    """Return the bound with 0 where it is missing (infinite): no inf in arithmetic."""
+    return torch.where(torch.isfinite(bound), bound, 0.0)
+
+
+def _mills_ratio(b: torch.Tensor, log_cdf: torch.Tensor) -> torch.Tensor:
+    """Return phi(b) / Phi(b) from ``log_cdf`` = log Phi(b), in logs: finite far out."""
+    return torch.exp(-0.5 * (_LOG_2PI + b * b) - log_cdf)
 
 
 def piecewise_linear(
