@@ -335,6 +335,7 @@ class VAEImputer(BaseVAE):
             encode_checked,
             impute_encoded,
             inference_threads,
+            numpy_rng,
         )
 
         vae = self.vae_
@@ -351,7 +352,10 @@ class VAEImputer(BaseVAE):
             encoded = impute_encoded(
                 vae.module_, values, observed, generator, codec.encoded_range()
             )
-        return codec.fill(X, rows, encoded, missing, samples=self.sample_posterior)
+        rng = None if generator is None else numpy_rng(generator)
+        return codec.fill(
+            X, rows, encoded, missing, samples=self.sample_posterior, rng=rng
+        )
 
 
 def _missing(X: Any) -> np.ndarray:

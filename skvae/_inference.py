@@ -312,18 +312,32 @@ def impute_encoded(
     )
 
 
+def numpy_rng(generator: torch.Generator) -> np.random.Generator:
+    """Return a NumPy generator seeded by the next draw of a torch one.
+
+    For what is drawn after the model's draws (each generated value's
+    number of decimals), from the same ``random_state``.
+    """
+    seed = torch.randint(
+        2**62, (1,), generator=generator, device=generator.device
+    ).item()
+    return np.random.default_rng(seed)
+
+
 def to_output(
     codec: TableCodec,
     encoded: np.ndarray,
     dtype: Any,
     samples: bool = False,
     index: pd.Index | None = None,
+    rng: np.random.Generator | None = None,
 ) -> Any:
     """Turn encoded rows into the training table's form and dtypes.
 
     Float arrays take ``dtype``; a DataFrame takes ``index`` when given.
+    ``samples`` and ``rng``: see ``TableCodec.decode``.
     """
-    table = codec.decode(encoded, samples=samples)
+    table = codec.decode(encoded, samples=samples, rng=rng)
     if isinstance(table, np.ndarray) and table.dtype.kind == "f":
         return table.astype(dtype, copy=False)
     if index is not None and isinstance(table, pd.DataFrame):

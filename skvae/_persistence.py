@@ -348,6 +348,7 @@ def _codec_to_data(codec: TableCodec) -> dict[str, Any]:
                 "at_high": float(c.at_high),
                 "requested": c.requested,
                 "knots": c.knots,
+                "decimal_shares": c.decimal_shares,
             }
         )
     return {
@@ -381,6 +382,8 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
                 # absent before 0.1: every continuous column was a Gaussian
                 requested=c.get("requested", GAUSSIAN),
                 knots=c.get("knots"),  # absent before 0.1: no map
+                # absent before 0.1: all at ``decimals``
+                decimal_shares=c.get("decimal_shares"),
             )
         )
     codec = TableCodec(columns, data["is_frame"], data["standardize"])
@@ -423,7 +426,7 @@ def _moments_to_data(moments: RunningMoments | None) -> dict[str, Any] | None:
     data["levels"] = [[int(i), np.array(c)] for i, c in moments.levels.items()]
     if moments.decimals is not None:
         data["decimals"] = np.array(moments.decimals, dtype=np.int64)
-    for key in ("at_low", "at_high"):
+    for key in ("at_low", "at_high", "decimal_counts"):
         if getattr(moments, key) is not None:
             data[key] = np.array(getattr(moments, key), dtype=np.float64)
     return data
@@ -441,9 +444,9 @@ def _moments_from_data(data: dict[str, Any] | None) -> RunningMoments | None:
     decimals = data.get("decimals")  # absent before 0.1: not recorded
     if decimals is not None:
         decimals = np.asarray(decimals, dtype=np.int64)
-    bounds = {
+    bounds = {  # absent before 0.1: unknown
         key: None if data.get(key) is None else np.asarray(data[key], np.float64)
-        for key in ("at_low", "at_high")
+        for key in ("at_low", "at_high", "decimal_counts")
     }
     return RunningMoments(**arrays, levels=levels, decimals=decimals, **bounds)
 
@@ -762,6 +765,18 @@ def _check_statistics(field: str, column: dict[str, Any]) -> None:
         )
     if column["categories"] is not None or column["frequencies"] is not None:
         raise _invalid(field, "a continuous column has no categories or frequencies")
+    shares = column.get("decimal_shares")  # absent before 0.1
+    if shares is not None and not (
+        _is_float_array(shares, (MAX_DECIMALS + 2,))
+        and np.all(np.isfinite(shares) & (shares >= 0))
+        and abs(shares.sum() - 1.0) <= 1e-6
+    ):
+        raise _invalid(
+            field,
+            "decimal_shares (the shares of values by fewest decimals, 0 to "
+            f"{MAX_DECIMALS} and more) must be None or {MAX_DECIMALS + 2} finite "
+            f"shares >= 0 summing to 1; got {_describe(shares)}",
+        )
     knots = column.get("knots")  # absent before 0.1
     if knots is not None and not (
         isinstance(knots, np.ndarray)
@@ -789,6 +804,8 @@ def _check_levels(field: str, column: dict[str, Any], kind: str) -> None:
     """
     if column.get("knots") is not None:
         raise _invalid(field, "a discrete column has no knots (no map to scores)")
+    if column.get("decimal_shares") is not None:
+        raise _invalid(field, "a discrete column has no decimal_shares")
     levels = column["categories"]
     if not isinstance(levels, list | tuple) or not levels:
         raise _invalid(
@@ -1285,6 +1302,16 @@ def _check_running_moments(data: Any, columns: list[dict[str, Any]]) -> None:
                 f"{field}[{key!r}]",
                 f"must be {n_cont} finite weights >= 0, got {_describe(counts)}",
             )
+    by_decimals = data.get("decimal_counts")  # absent before 0.1
+    if by_decimals is not None and not (
+        _is_float_array(by_decimals, (n_cont, MAX_DECIMALS + 2))
+        and np.all(np.isfinite(by_decimals) & (by_decimals >= 0))
+    ):
+        raise _invalid(
+            f"{field}['decimal_counts']",
+            f"must be finite weights >= 0 of shape ({n_cont}, {MAX_DECIMALS + 2}), "
+            f"got {_describe(by_decimals)}",
+        )
     decimals = data.get("decimals")  # absent before 0.1
     if decimals is not None and not (
         isinstance(decimals, np.ndarray)

