@@ -47,10 +47,12 @@ categorical_features : "from_dtype", array-like or None, default="from_dtype"
 
     - ``"from_dtype"``: the DataFrame's category, object, string and bool
       columns are categorical, and so are its numeric columns of whole numbers
-      with at most 5 distinct values (a 0/1 flag, a rating)
-      unless ``families`` gives them a family (not in ``partial_fit``, whose
-      first batch cannot know every level); other numeric columns are
-      continuous. Arrays have no categorical columns.
+      with at most 5 distinct values (a 0/1 flag, a rating), and those of other
+      numbers that repeat at most 20 values (over half in 20 rows or more) off any
+      grid they might fill (a rate per industry), unless ``families`` gives
+      them a family (not in ``partial_fit``, whose first batch cannot know
+      every level); other numeric columns are continuous. Arrays have no
+      categorical columns.
     - array-like of str: column names (needs a DataFrame);
     - array-like of int: column indices;
     - array-like of bool: a mask with one entry per column;

@@ -117,6 +117,32 @@ def test_families_can_be_overridden_per_column_or_for_all():
     assert np.allclose(array.sample(50, random_state=0)[:, 1] * 10 % 1, 0, atol=1e-6)
 
 
+def test_a_few_values_repeated_off_their_grid_are_levels():
+    # hmda's `unemp`: an industry's unemployment rate, ten values over 2,380
+    # rows, stored as float32 (3.2 is 3.200000047683716).
+    rng = np.random.default_rng(0)
+    n = 600
+    rates = np.array([1.8, 2.0, 3.1, 3.2, 3.9, 4.3, 10.6], dtype=np.float32)
+    table = pd.DataFrame(
+        {
+            "unemp": rng.choice(rates, n).astype(np.float64),
+            # tenths filling their grid: a measured number, not levels
+            "temp": np.round(rng.uniform(36.5, 37.4, n), 1),
+            "x": rng.normal(size=n),
+        }
+    )
+    vae = VAETransformer(1, **FAST).fit(table)
+    assert vae.is_categorical_.tolist() == [True, False, False]
+    drawn = vae.sample(300, random_state=0)
+    assert drawn["unemp"].dtype == np.float64
+    assert set(drawn["unemp"]) <= set(table["unemp"])
+    # Too few rows for each value, or asked for: a number.
+    few = VAETransformer(1, **FAST).fit(table.iloc[:100])
+    assert few.column_likelihoods_[0] == "point_mass"
+    kept = VAETransformer(1, families={"unemp": "gaussian"}, **FAST).fit(table)
+    assert kept.column_likelihoods_[0] == "gaussian"
+
+
 @pytest.mark.parametrize(
     ("families", "match"),
     [
