@@ -7,8 +7,8 @@ image. PCA can only project onto a plane; the VAE's nonlinear encoder separates 
 classes better, which the accuracy of a logistic regression on the two features
 shows.
 
-The pixels share one unit, so the VAE is shown with both of its ``scaling``
-choices. With ``"standard"`` (the default) every pixel is scaled to unit variance,
+The pixels share one unit, so the VAE is shown with two of its ``scaling``
+choices. With ``"standard"`` every pixel is scaled to unit variance,
 including corner pixels that are almost always 0 in the training images: a test
 image with ink there lands tens of standard deviations out, and far from the
 others in the latent plane. ``"global"`` keeps the pixels' relative scales, so
@@ -34,7 +34,9 @@ X_train, X_test, y_train, y_test = train_test_split(
 
 methods = {
     "PCA": PCA(n_components=2),
-    'VAE, scaling="standard"': VAETransformer(n_components=2, random_state=0),
+    'VAE, scaling="standard"': VAETransformer(
+        n_components=2, scaling="standard", random_state=0
+    ),
     'VAE, scaling="global"': VAETransformer(
         n_components=2, scaling="global", random_state=0
     ),

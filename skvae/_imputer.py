@@ -152,7 +152,7 @@ class VAEImputer(BaseVAE):
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
         families: str | dict = "auto",
-        scaling: str = "standard",
+        scaling: str = "auto",
         handle_unknown: str = "ignore",
         beta: float = 1.0,
         kl_warmup: int = 0,

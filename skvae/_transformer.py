@@ -156,9 +156,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
     scale_ : ndarray of shape (n_features,)
         Scale divided out of each column before encoding: its standard deviation
-        over the observed values with ``scaling="standard"``, one shared scale with
-        ``"global"`` (ones for ``"bernoulli"`` and categorical columns, and for
-        constant columns with ``"standard"``).
+        over the observed values with ``scaling="standard"``, ``"quantile"`` and
+        ``"auto"`` (whose maps to normal scores come after it), one shared scale
+        with ``"global"`` (ones for ``"bernoulli"`` and categorical columns, and
+        for constant columns under the per-column scalings).
 
     module_ : torch.nn.Module
         The trained VAE (``encoder``, ``decoder``, ``likelihood``). It is kept in
@@ -315,7 +316,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         likelihood: str = "gaussian",
         categorical_features: ArrayLike | str | None = "from_dtype",
         families: str | dict = "auto",
-        scaling: str = "standard",
+        scaling: str = "auto",
         handle_unknown: str = "ignore",
         target_weight: float = 0.0,
         beta: float = 1.0,
