@@ -111,7 +111,7 @@ def test_fit_streams_the_partitions_of_a_dataframe(client, table, monkeypatch):
         return prepare(estimator, rows, statistics)
 
     monkeypatch.setattr(skvae_dask, "prepare", spy)
-    vae = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    vae = VAETransformer(2, max_iter=12, hidden_layer_sizes=(32,), random_state=0)
     vae.fit(lazy)
     assert seen and max(seen) < 100  # only the sample was ever in one piece
     assert vae.n_samples_seen_ == len(rare)
@@ -120,10 +120,10 @@ def test_fit_streams_the_partitions_of_a_dataframe(client, table, monkeypatch):
     assert vae.mean_[0] == pytest.approx(means["f64"])  # the whole column's mean
     assert vae.validation_scores_ and len(vae.loss_curve_) == vae.n_iter_
     # Same random_state, same model; and as good a model as one fitted in memory.
-    again = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    again = VAETransformer(2, max_iter=12, hidden_layer_sizes=(32,), random_state=0)
     assert_allclose(again.fit(lazy).transform(rare), vae.transform(rare))
     monkeypatch.undo()
-    in_memory = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    in_memory = VAETransformer(2, max_iter=12, hidden_layer_sizes=(32,), random_state=0)
     assert vae.score(rare) > in_memory.fit(rare).score(rare) - 0.5
 
 
@@ -131,12 +131,12 @@ def test_fit_streams_the_blocks_of_an_array(client):
     rng = np.random.default_rng(0)
     X = np.tanh(rng.normal(size=(2000, 2))) @ rng.normal(size=(2, 6))
     lazy = da.from_array(X, chunks=(400, 3))
-    vae = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    vae = VAETransformer(2, max_iter=12, hidden_layer_sizes=(32,), random_state=0)
     vae.fit(lazy)
     assert vae.n_samples_seen_ == 2000 and vae.n_features_in_ == 6
     assert_allclose(vae.mean_, X.mean(axis=0))
     assert isinstance(vae.inverse_transform(vae.transform(X)), np.ndarray)
-    in_memory = VAETransformer(2, max_iter=30, hidden_layer_sizes=(32,), random_state=0)
+    in_memory = VAETransformer(2, max_iter=12, hidden_layer_sizes=(32,), random_state=0)
     assert vae.score(X) > in_memory.fit(X).score(X) - 0.5
 
 
