@@ -220,11 +220,12 @@ class Column:
 
     @property
     def precision(self) -> np.ndarray:
-        """Shares of generated values rounded to 0, ..., MAX_DECIMALS decimals.
+        """Shares of the values written with 0, ..., MAX_DECIMALS decimals.
 
-        The last entry: left as drawn. ``decimal_shares``, or all at
-        ``decimals`` where they are unknown (all left as drawn when not
-        recorded); whole numbers for an integral column.
+        At fewest; the last entry: with more. ``decimal_shares``, or all at
+        ``decimals`` where they are unknown (all with more when not recorded);
+        all whole for an integral column. ``roundings`` turns them into the
+        shares that ``round_draws`` rounds generated values to.
         """
         if self.integral:
             d = 0
@@ -1153,10 +1154,8 @@ def count_decimals(
     return counts * (n_rows / max(len(rows), 1))
 
 
-def shares_of(counts: np.ndarray | None) -> np.ndarray | None:
+def shares_of(counts: np.ndarray) -> np.ndarray | None:
     """``count_decimals``' row as shares; None where it holds no weight."""
-    if counts is None:
-        return None
     total = counts.sum()
     return counts / total if total > 0 else None
 
