@@ -166,7 +166,7 @@ validation_fraction : float, default=0.1
     10,000, and at least one row is left to train on). Only used when
     ``early_stopping=True``.
 
-n_iter_no_change : int, default=10
+n_iter_no_change : int, default={n_iter_no_change}
     Number of evaluation periods without an improvement of at least ``tol``
     before training stops. A period is an epoch, or, on more than 2**20
     (1,048,576) training rows, a part of an epoch of about that many rows, so
@@ -247,6 +247,10 @@ def fill_doc(cls: T) -> T:
         ("{training_parameters}", TRAINING_PARAMETERS),
     ):
         doc = doc.replace(name, text.rstrip("\n"))
+    # Defaults that differ between the estimators, read off their signatures.
+    signature = inspect.signature(cls.__init__).parameters
+    for name in ("n_iter_no_change",):
+        doc = doc.replace(f"{{{name}}}", repr(signature[name].default))
     cls.__doc__ = doc + "\n"  # closing quotes on a line of their own, as written
     return cls
 

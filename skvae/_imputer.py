@@ -161,7 +161,7 @@ class VAEImputer(BaseVAE):
         learning_rate: float = 1e-3,
         early_stopping: bool = True,
         validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
+        n_iter_no_change: int = 30,
         tol: float = 1e-4,
         device: str | torch.device = "auto",
         n_threads: int | Literal["auto"] | None = "auto",

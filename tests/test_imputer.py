@@ -322,7 +322,23 @@ def test_parameters_are_the_transformers(fitted):
     assert fitted.n_iter_ == fitted.vae_.n_iter_
     doc = VAEImputer.__doc__
     assert "hidden_layer_sizes : int or array-like" in doc
-    assert "{vae_parameters}" not in doc
+    assert "{vae_parameters}" not in doc and "{n_iter_no_change}" not in doc
+
+
+def test_the_imputer_waits_longer_before_it_stops():
+    """Patience 30 for the imputer (noisy held-out loss with holes), 10 otherwise.
+
+    Each estimator's docs state its own default, and the imputer passes its
+    own to the model underneath.
+    """
+    assert VAEImputer().n_iter_no_change == 30
+    assert VAETransformer().n_iter_no_change == 10
+    assert "n_iter_no_change : int, default=30" in VAEImputer.__doc__
+    assert "n_iter_no_change : int, default=10" in VAETransformer.__doc__
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    X[::4, 1] = np.nan
+    imputer = VAEImputer(1, max_iter=2, random_state=0).fit(X)
+    assert imputer.vae_.n_iter_no_change == 30
 
 
 def test_a_failed_refit_keeps_the_previous_imputer(monkeypatch):
