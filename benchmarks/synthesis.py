@@ -23,17 +23,19 @@ as many rows as the 30% holds:
   Python's, NumPy's and torch's global generators are seeded before their fit;
   their sampling is seeded by SDV.
 
-- real training rows (reference): as many training rows, drawn without
-  replacement. Not a generator: the score of one that draws from the training
-  distribution itself, which tells how far each metric measures realism.
+- real training rows (reference): as many training rows as the held-out 30%
+  holds, drawn without replacement. Not a generator: the score of one that
+  draws from the training distribution itself, which tells how far each metric
+  measures realism.
 
 Metrics, against the held-out 30%:
 
 - SDMetrics' QualityReport: the overall score and its two properties, Column
   Shapes (per column: KSComplement for numbers, TVComplement for categories) and
   Column Pair Trends; 1 is best. Its metadata comes from the dtypes (numeric:
-  numerical, else categorical), the same for every generator. SDMetrics drops
-  missing values before it compares: it cannot see holes.
+  numerical, else categorical), the same for every generator. Column Shapes
+  drops missing values before it compares: it cannot see holes (Column Pair
+  Trends bins them as a value of their own).
 - Column Pair Trends on shared bins (``shared_bins``): the report bins a
   numeric column into 10 equal bins over each table's own range before
   comparing it with a categorical one, so that such a pair scores how the
@@ -393,29 +395,27 @@ def shared_bins(
     rows' bins, the outer two open-ended, as SDMetrics' own
     ``ContingencySimilarity(continuous_column_names=...)`` bins them (and as
     its maintainers specified the report in SDMetrics PR #368). Pairs of two
-    numbers or two categories keep the report's score; pairs whose real
-    trend is below the report's thresholds are NaN, as there.
+    numbers or two categories keep the report's score, which is NaN where the
+    real trend is below the report's thresholds; so is a mixed pair's here. A
+    pair the metric fails on is NaN, as in the report.
     """
     from sdmetrics.column_pairs import ContingencySimilarity
     from sdmetrics.reports.utils import DEFAULT_REAL_ASSOCIATION_THRESHOLD
 
     scores = {}
-    for a, b, score, meets in zip(
-        pairs["Column 1"],
-        pairs["Column 2"],
-        pairs["Score"],
-        pairs["Meets Threshold?"],
-        strict=True,
+    for a, b, score in zip(
+        pairs["Column 1"], pairs["Column 2"], pairs["Score"], strict=True
     ):
         if (a in numeric) != (b in numeric):
-            score = ContingencySimilarity.compute_breakdown(
-                real[[a, b]].copy(),
-                fake[[a, b]].copy(),
-                continuous_column_names=[a if a in numeric else b],
-                real_association_threshold=DEFAULT_REAL_ASSOCIATION_THRESHOLD,
-            )["score"]
-        elif meets is not True:
-            score = np.nan
+            try:
+                score = ContingencySimilarity.compute_breakdown(
+                    real[[a, b]].copy(),
+                    fake[[a, b]].copy(),
+                    continuous_column_names=[a if a in numeric else b],
+                    real_association_threshold=DEFAULT_REAL_ASSOCIATION_THRESHOLD,
+                )["score"]
+            except Exception:  # the report scores a failing pair NaN too
+                score = np.nan
         scores[f"{a} | {b}"] = float(score)
     return scores
 
@@ -531,7 +531,8 @@ def markdown(results: dict) -> str:
         "Each generator is fitted on 70% of the table (split with seed 0) and draws "
         "as many rows as the other 30%, against which everything is measured. "
         "Quality, Column Shapes, Column Pair Trends: SDMetrics' QualityReport (1 is "
-        "best; it drops missing values before comparing). C2ST: cross-validated ROC "
+        "best; Column Shapes drops missing values before comparing). C2ST: "
+        "cross-validated ROC "
         "AUC of a HistGradientBoostingClassifier telling held-out from generated "
         "rows, holes included (0.5 is best). TSTR: HistGradientBoosting trained on "
         "the generated rows, tested on the held-out rows (accuracy for classes, R^2 "
