@@ -6,7 +6,8 @@ parameters with the same meaning. Their constraints live in
 scikit-learn's ``MLPClassifier`` does over ``BaseMultilayerPerceptron``), and
 their descriptions in ``MODEL_PARAMETERS`` and ``TRAINING_PARAMETERS``, which
 ``fill_doc`` puts into each docstring where it says ``{model_parameters}`` and
-``{training_parameters}``.
+``{training_parameters}``, with each estimator's own default where the two
+differ (``n_iter_no_change``: 10 for the transformer, 30 for the imputer).
 """
 
 from __future__ import annotations

@@ -322,7 +322,8 @@ def test_parameters_are_the_transformers(fitted):
     assert fitted.n_iter_ == fitted.vae_.n_iter_
     doc = VAEImputer.__doc__
     assert "hidden_layer_sizes : int or array-like" in doc
-    assert "{vae_parameters}" not in doc and "{n_iter_no_change}" not in doc
+    for placeholder in ("{model_parameters}", "{training_parameters}", "{n_iter"):
+        assert placeholder not in doc
 
 
 def test_the_imputer_waits_longer_before_it_stops():
