@@ -147,11 +147,11 @@ class GaussianLikelihood(nn.Module):
                 torch.as_tensor(in_tail, device=device) if len(in_tail) else None,
                 torch.as_tensor(in_grid, device=device),
             )
-        # Some features at point masses and none with bins or a map (image
-        # pixels at 0 and 1): ``masses_log_prob`` computes ``log_prob``.
-        self.masses_only = (
-            bool((width == 0).all()) and knots is None and not plain.all()
-        )
+        # Some features at point masses and none with bins (image pixels at 0
+        # and 1): ``masses_log_prob`` computes ``log_prob``. A map changes
+        # nothing there: without bins, log_prob is taken in the model's units
+        # (the codec adds the map's Jacobian).
+        self.masses_only = bool((width == 0).all()) and not plain.all()
         self.gridded = None
         if not plain.all():
             self.gridded = torch.as_tensor(np.flatnonzero(~plain), device=device)
@@ -562,15 +562,66 @@ def interval_log_prob(
     relative precision 38 standard deviations out; a bin narrower than 1e-3
     standard deviations takes the density at its centre times its width (a
     relative error below 1e-7).
+
+    When a gradient is wanted, the derivatives with respect to ``mean``,
+    ``sd`` and ``density`` are written out and computed in the same pass
+    (``_IntervalLogProb``): autograd takes this function as some forty small
+    operations, and on a table with whole-number columns their backward pass
+    was a tenth of a training step.
+    """
+    lower = upper = None
+    if edges is not None:
+        lower, upper, width = edges
+    args = (x, mean, sd, width, low, high, density, lower, upper)
+    if torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (mean, sd, density)
+    ):
+        return _IntervalLogProb.apply(*args)
+    return _interval_log_prob(*args)[0]
+
+
+class _IntervalLogProb(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, *args: torch.Tensor | None) -> torch.Tensor:
+        log_p, d_mean, d_sd, d_density = _interval_log_prob(*args, derivatives=True)
+        ctx.save_for_backward(d_mean, d_sd, d_density)
+        ctx.shapes = [None if t is None else t.shape for t in args[1:3] + args[6:7]]
+        return log_p
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        grads = [
+            None if shape is None else (grad * d).sum_to_size(shape)
+            for d, shape in zip(ctx.saved_tensors, ctx.shapes, strict=True)
+        ]
+        grad_mean, grad_sd, grad_density = grads
+        return (None, grad_mean, grad_sd, None, None, None, grad_density, None, None)
+
+
+def _interval_log_prob(
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    sd: torch.Tensor,
+    width: torch.Tensor,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    density: torch.Tensor | None,
+    lower: torch.Tensor | None,
+    upper: torch.Tensor | None,
+    derivatives: bool = False,
+) -> tuple[torch.Tensor, ...]:
+    """``interval_log_prob``, and with ``derivatives`` its derivatives by entry.
+
+    Returns the log-probabilities and, with ``derivatives``, their derivatives
+    with respect to ``mean``, ``sd`` and ``density`` (per entry, not yet
+    summed to the inputs' shapes).
     """
     half = 0.5 * width
     at_low = x <= low
     at_high = x >= high
-    if edges is None:
+    if lower is None:
         lower = torch.where(at_high, high, x) - half
         upper = torch.where(at_low, low, x) + half
-    else:
-        lower, upper, width = edges
     # Standardise finite edges, then open the censored sides: an infinity that
     # went through (edge - mean) / sd would send NaN into the gradients.
     a = (lower - mean) / sd
@@ -590,12 +641,29 @@ def interval_log_prob(
     gap = torch.special.log_ndtr(lo) - log_hi  # <= 0
     gap = torch.minimum(gap, torch.full_like(gap, -1e-30))  # a bin of no width
     interval = log_hi + torch.log(-torch.expm1(gap))
-    if density is None:
+    own_density = density is None
+    if own_density:
         t = (x - mean) / sd
         density = -0.5 * (_LOG_2PI + t * t) - torch.log(sd)
     safe_width = torch.where(narrow, width, 1.0).expand_as(density)
     centred = density + torch.log(safe_width)
-    return torch.where(exact, interval, torch.where(narrow, centred, density))
+    log_p = torch.where(exact, interval, torch.where(narrow, centred, density))
+    if not derivatives:
+        return (log_p,)
+    # d log(Phi(b) - Phi(a)) = (phi(b) db - phi(a) da) / (Phi(b) - Phi(a)), the
+    # ratios taken in logs; phi(a) is 0 at an open side (a = -inf, b = +inf).
+    r_a = torch.exp(-0.5 * (_LOG_2PI + a * a) - interval)
+    r_b = torch.exp(-0.5 * (_LOG_2PI + b * b) - interval)
+    a_r_a = torch.where(torch.isinf(a), 0.0, a * r_a)
+    b_r_b = torch.where(torch.isinf(b), 0.0, b * r_b)
+    # a = (lower - mean) / sd: da/dmean = -1/sd, da/dsd = -a/sd (b alike).
+    d_mean = torch.where(exact, (r_a - r_b) / sd, 0.0)
+    d_sd = torch.where(exact, (a_r_a - b_r_b) / sd, 0.0)
+    d_density = (~exact).to(log_p.dtype)
+    if own_density:  # the density's own derivatives, where it is taken
+        d_mean = d_mean + d_density * t / sd
+        d_sd = d_sd + d_density * (t * t - 1.0) / sd
+    return log_p, d_mean, d_sd, d_density
 
 
 def masses_log_prob(
@@ -606,7 +674,7 @@ def masses_log_prob(
     high: torch.Tensor,
     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """``GaussianLikelihood.log_prob`` where no feature has bins or a map.
+    """``GaussianLikelihood.log_prob`` where no feature has bins (maps or not).
 
     Gaussians N(out, exp(log_var)) censored at the finite ``low`` and ``high``
     (the probability beyond a mass at it; an entry at both masses of a

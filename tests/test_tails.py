@@ -164,13 +164,15 @@ def test_draws_of_a_near_constant_column_stay_near_constant(fitted):
     assert (drawn["constant"] == 2.5).all()
 
 
+@pytest.mark.parametrize("mapped", [False, True])
 @pytest.mark.parametrize("tailed", [False, True])
-def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed):
-    # Point masses without bins or maps (image pixels at 0 and 1) go through
-    # ``masses_log_prob``, whose derivatives are written out: the same
-    # log-probabilities and gradients as the general path, at the masses,
-    # off them, at both masses of a constant feature, with locations beyond
-    # the location bound, and with a sample dimension in front.
+def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed, mapped):
+    # Point masses without bins (image pixels at 0 and 1, mapped to normal
+    # scores or not) go through ``masses_log_prob``, whose derivatives are
+    # written out: the same log-probabilities and gradients as the general
+    # path, at the masses, off them, at both masses of a constant feature,
+    # with locations beyond the location bound, and with a sample dimension
+    # in front.
     torch.manual_seed(0)
     d, n = 12, 40
     low = np.full(d, -np.inf)
@@ -181,7 +183,13 @@ def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed):
     if tailed:
         share[[0, 5, 9, 10]] = 0.02
     likelihood = GaussianLikelihood(d).double()
-    likelihood.set_grid(0.0, low, high, None, share, np.where(share > 0, 3.0, 1.0))
+    knots = None
+    if mapped:  # a map on some features, as scaling="quantile" gives them
+        knots = np.full((d, 2, 5), np.nan)
+        for j in (0, 5, 9):
+            knots[j] = [np.linspace(-2.0, 3.0, 5), [-2.5, -1.0, 0.0, 0.4, 2.0]]
+    likelihood.set_grid(0.0, low, high, knots, share, np.where(share > 0, 3.0, 1.0))
+    assert (likelihood.mapped is not None) == mapped
     with torch.no_grad():
         likelihood.raw_log_var.copy_(torch.randn(d, dtype=torch.float64))
     assert likelihood.masses_only
