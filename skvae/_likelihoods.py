@@ -573,9 +573,10 @@ def interval_log_prob(
     if edges is not None:
         lower, upper, width = edges
     args = (x, mean, sd, width, low, high, density, lower, upper)
-    if torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (mean, sd, density)
-    ):
+    wanted = [t is not None and t.requires_grad for t in args]
+    params, data = wanted[1:3] + wanted[6:7], wanted[:1] + wanted[3:6] + wanted[7:]
+    # Derivatives are written out for the parameters (mean, sd, density) only.
+    if torch.is_grad_enabled() and any(params) and not any(data):
         return _IntervalLogProb.apply(*args)
     return _interval_log_prob(*args)[0]
 
@@ -589,6 +590,7 @@ class _IntervalLogProb(torch.autograd.Function):
         return log_p
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         grads = [
             None if shape is None else (grad * d).sum_to_size(shape)
@@ -629,7 +631,10 @@ def _interval_log_prob(
     a = torch.where(at_low, -torch.inf, a)
     b = torch.where(at_high, torch.inf, b)
     point = (width == 0) & ~at_low & ~at_high
-    narrow = ~point & ~at_low & ~at_high & (width < 1e-3 * sd)
+    # A bin narrower than 1e-3 sd, or whose edges rounding has merged (a value
+    # far larger than its bin, in float32), takes the density at its centre.
+    small = (width < 1e-3 * sd) | (upper <= lower)
+    narrow = ~point & ~at_low & ~at_high & small
     exact = ~point & ~narrow
     # Dummies where another branch is taken, so that no inf or NaN reaches a
     # gradient through torch.where.
@@ -700,6 +705,7 @@ class _MassesLogProb(torch.autograd.Function):
         return log_p
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         d_out, d_log_var = ctx.saved_tensors
         n = d_log_var.shape[-1]

@@ -82,9 +82,10 @@ def test_interval_derivatives_written_out_are_autograd_s(given):
     x[:4, 0] = -2.0  # at the low mass
     x[4:8, 0] = -5.0  # beyond it
     x[:4, 1] = 3.0  # at the high mass
+    x[:, 5] = 0.5  # a constant feature: at both masses
     width = _t([1.0, 1.0, 0.0, 1e-5, 0.5, 1.0])  # points, narrow bins
-    low = _t([-2.0, -np.inf, -np.inf, -np.inf, -1.0, -np.inf])
-    high = _t([np.inf, 3.0, np.inf, np.inf, 1.0, np.inf])
+    low = _t([-2.0, -np.inf, -np.inf, -np.inf, -1.0, 0.5])
+    high = _t([np.inf, 3.0, np.inf, np.inf, 1.0, 0.5])
     mean = rng.normal(0, 3, (2, n, d))
     mean[:, :3, 3:] = 45.0  # 40 sd and more from every bin
     sd = rng.uniform(0.3, 2.0, d)
@@ -95,6 +96,7 @@ def test_interval_derivatives_written_out_are_autograd_s(given):
     if given == "edges":  # bins of their own per entry, as a mapped column's
         half = 0.5 * width * _t(rng.uniform(0.5, 2.0, (n, d)))
         edges = (x - half, x + half, 2 * half)
+        edges[0][-3:, 0] = edges[1][-3:, 0]  # edges merged by rounding
 
     def both(mean, sd, density):
         fused = interval_log_prob(x, mean, sd, width, low, high, density, edges)
@@ -108,6 +110,7 @@ def test_interval_derivatives_written_out_are_autograd_s(given):
     fused, plain = both(*inputs, *([None] * (3 - len(inputs))))
     assert torch.isfinite(fused).all()
     assert_allclose(fused.detach().numpy(), plain.detach().numpy(), rtol=1e-12)
+    assert (fused[..., 5] == 0).all()  # probability 1
     weights = _t(rng.normal(size=fused.shape))  # any upstream gradient
     got = torch.autograd.grad((weights * fused).sum(), inputs)
     expected = torch.autograd.grad((weights * plain).sum(), inputs)
