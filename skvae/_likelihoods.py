@@ -561,69 +561,16 @@ def interval_log_prob(
     log Phi(b) + log(-expm1(log Phi(a) - log Phi(b))), which keeps its
     relative precision 38 standard deviations out; a bin narrower than 1e-3
     standard deviations takes the density at its centre times its width (a
-    relative error below 1e-7).
-
-    When a gradient is wanted, the derivatives with respect to ``mean``,
-    ``sd`` and ``density`` are written out and computed in the same pass
-    (``_IntervalLogProb``): autograd takes this function as some forty small
-    operations, and on a table with whole-number columns their backward pass
-    was a tenth of a training step.
-    """
-    lower = upper = None
-    if edges is not None:
-        lower, upper, width = edges
-    args = (x, mean, sd, width, low, high, density, lower, upper)
-    wanted = [t is not None and t.requires_grad for t in args]
-    params, data = wanted[1:3] + wanted[6:7], wanted[:1] + wanted[3:6] + wanted[7:]
-    # Derivatives are written out for the parameters (mean, sd, density) only.
-    if torch.is_grad_enabled() and any(params) and not any(data):
-        return _IntervalLogProb.apply(*args)
-    return _interval_log_prob(*args)[0]
-
-
-class _IntervalLogProb(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, *args: torch.Tensor | None) -> torch.Tensor:
-        log_p, d_mean, d_sd, d_density = _interval_log_prob(*args, derivatives=True)
-        ctx.save_for_backward(d_mean, d_sd, d_density)
-        ctx.shapes = [None if t is None else t.shape for t in args[1:3] + args[6:7]]
-        return log_p
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        grads = [
-            None if shape is None else (grad * d).sum_to_size(shape)
-            for d, shape in zip(ctx.saved_tensors, ctx.shapes, strict=True)
-        ]
-        grad_mean, grad_sd, grad_density = grads
-        return (None, grad_mean, grad_sd, None, None, None, grad_density, None, None)
-
-
-def _interval_log_prob(
-    x: torch.Tensor,
-    mean: torch.Tensor,
-    sd: torch.Tensor,
-    width: torch.Tensor,
-    low: torch.Tensor,
-    high: torch.Tensor,
-    density: torch.Tensor | None,
-    lower: torch.Tensor | None,
-    upper: torch.Tensor | None,
-    derivatives: bool = False,
-) -> tuple[torch.Tensor, ...]:
-    """``interval_log_prob``, and with ``derivatives`` its derivatives by entry.
-
-    Returns the log-probabilities and, with ``derivatives``, their derivatives
-    with respect to ``mean``, ``sd`` and ``density`` (per entry, not yet
-    summed to the inputs' shapes).
+    relative error below 1e-7), as does a bin whose edges rounding merged.
     """
     half = 0.5 * width
     at_low = x <= low
     at_high = x >= high
-    if lower is None:
+    if edges is None:
         lower = torch.where(at_high, high, x) - half
         upper = torch.where(at_low, low, x) + half
+    else:
+        lower, upper, width = edges
     # Standardise finite edges, then open the censored sides: an infinity that
     # went through (edge - mean) / sd would send NaN into the gradients.
     a = (lower - mean) / sd
@@ -646,29 +593,12 @@ def _interval_log_prob(
     gap = torch.special.log_ndtr(lo) - log_hi  # <= 0
     gap = torch.minimum(gap, torch.full_like(gap, -1e-30))  # a bin of no width
     interval = log_hi + torch.log(-torch.expm1(gap))
-    own_density = density is None
-    if own_density:
+    if density is None:
         t = (x - mean) / sd
         density = -0.5 * (_LOG_2PI + t * t) - torch.log(sd)
     safe_width = torch.where(narrow, width, 1.0).expand_as(density)
     centred = density + torch.log(safe_width)
-    log_p = torch.where(exact, interval, torch.where(narrow, centred, density))
-    if not derivatives:
-        return (log_p,)
-    # d log(Phi(b) - Phi(a)) = (phi(b) db - phi(a) da) / (Phi(b) - Phi(a)), the
-    # ratios taken in logs; phi(a) is 0 at an open side (a = -inf, b = +inf).
-    r_a = torch.exp(-0.5 * (_LOG_2PI + a * a) - interval)
-    r_b = torch.exp(-0.5 * (_LOG_2PI + b * b) - interval)
-    a_r_a = torch.where(torch.isinf(a), 0.0, a * r_a)
-    b_r_b = torch.where(torch.isinf(b), 0.0, b * r_b)
-    # a = (lower - mean) / sd: da/dmean = -1/sd, da/dsd = -a/sd (b alike).
-    d_mean = torch.where(exact, (r_a - r_b) / sd, 0.0)
-    d_sd = torch.where(exact, (a_r_a - b_r_b) / sd, 0.0)
-    d_density = (~exact).to(log_p.dtype)
-    if own_density:  # the density's own derivatives, where it is taken
-        d_mean = d_mean + d_density * t / sd
-        d_sd = d_sd + d_density * (t * t - 1.0) / sd
-    return log_p, d_mean, d_sd, d_density
+    return torch.where(exact, interval, torch.where(narrow, centred, density))
 
 
 def masses_log_prob(
