@@ -8,7 +8,7 @@ difference of two Phi. This measures that cost against the plain Gaussian
 (``families="gaussian"``) in the same run, k=2, early stopping off, on the
 suite's split of the images (``common.load_split``; MNIST: 10,000 training
 rows) and on the training rows of two tables of ``make synthesis``
-(``synthesis.load``, 70%): diamonds (5,000 rows; ``price`` discrete) and
+(``synthesis.split``, 70%): diamonds (5,000 rows; ``price`` discrete) and
 credit (``reports``, ``dependents``, ``months`` and ``active`` discrete,
 ``expenditure`` with a point mass at 0):
 
@@ -19,7 +19,7 @@ credit (``reports``, ``dependents``, ``months`` and ``active`` discrete,
 - each figure the median of ``REPEATS`` rounds, the families interleaved in
   each round, and the ratio auto / gaussian the median of the rounds' ratios.
 
-Run it with ``python benchmarks/family_cost.py`` (about six minutes on 2
+Run it with ``python benchmarks/family_cost.py`` (about four minutes on 2
 cores); results in ``results/family_cost.md`` and ``.json``.
 """
 
@@ -66,10 +66,9 @@ def training_rows(name: str) -> np.ndarray | pd.DataFrame:
     split = DATASETS[name][0]
     if split is not None:
         return load_split(name, *split)[0]
-    from sklearn.model_selection import train_test_split
-    from synthesis import TEST_SIZE, load
+    from synthesis import load, split
 
-    return train_test_split(load(name), test_size=TEST_SIZE, random_state=0)[0]
+    return split(load(name))[0]
 
 
 def measure(name: str) -> dict:

@@ -146,6 +146,12 @@ def load(name: str) -> pd.DataFrame:
     return df
 
 
+def split(df: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and held-out rows of a table (70/30), each indexed from 0."""
+    train, test = train_test_split(df, test_size=TEST_SIZE, random_state=seed)
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
 def seed_everything(seed: int) -> None:
     """Seed the global generators that SDV's fit draws from."""
     random.seed(seed)
@@ -448,8 +454,7 @@ def evaluate(
     """
     df = load(name)
     target, task = TARGETS[name]
-    train, test = train_test_split(df, test_size=TEST_SIZE, random_state=seed)
-    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    train, test = split(df, seed)
     numeric, categorical = kinds(df)
     out: dict = {
         "rows": len(df),
