@@ -394,7 +394,7 @@ class GaussianLikelihood(nn.Module):
         width = width.index_copy(-1, position, rate * (2 * half))
         return lower, upper, width
 
-    def mean(self, out: torch.Tensor) -> torch.Tensor:
+    def mean(self, out: torch.Tensor, scores: bool = True) -> torch.Tensor:
         """Return the expected value of each entry.
 
         ``out`` for a plain Gaussian; for a feature censored at a point mass, the
@@ -403,7 +403,9 @@ class GaussianLikelihood(nn.Module):
         taken whole (see ``set_grid``). A mapped feature's mean is taken in the
         data's units and mapped to the model's, so that the codec's inverse
         map gives the data's mean. With a tail, the two Gaussians' means,
-        weighted (in the data's units).
+        weighted (in the data's units). ``scores=False`` leaves the mapped
+        features' means in the data's (standardised) units, where means can be
+        averaged; ``to_scores`` maps them afterwards.
         """
         mapped = getattr(self, "mapped", None)
         log_var = self.log_var()
@@ -417,6 +419,11 @@ class GaussianLikelihood(nn.Module):
             means = torch.where(
                 self.tailed, (1.0 - share) * means + share * wide, means
             )
+        return self.to_scores(means) if scores else means
+
+    def to_scores(self, means: torch.Tensor) -> torch.Tensor:
+        """Map the mapped features of means in the data's units to the model's."""
+        mapped = getattr(self, "mapped", None)
         if mapped is None:
             return means
         scores = piecewise_linear(means[..., mapped], self.knot_x, self.knot_z)
@@ -790,8 +797,11 @@ class BernoulliLikelihood(nn.Module):
         # stable form of the binary cross-entropy, and it broadcasts.
         return x * out - F.softplus(out)
 
-    def mean(self, out: torch.Tensor) -> torch.Tensor:
+    def mean(self, out: torch.Tensor, scores: bool = True) -> torch.Tensor:
         return torch.sigmoid(out)
+
+    def to_scores(self, means: torch.Tensor) -> torch.Tensor:
+        return means
 
     def sample(self, out: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return torch.bernoulli(torch.sigmoid(out), generator=generator)
@@ -905,14 +915,24 @@ class TableLikelihood(nn.Module):
             parts.append((onehot * log_p).sum(dim=-1))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
-    def mean(self, out: torch.Tensor) -> torch.Tensor:
-        """Return the expected encoded row: means and (level) probabilities."""
+    def mean(self, out: torch.Tensor, scores: bool = True) -> torch.Tensor:
+        """Return the expected encoded row: means and (level) probabilities.
+
+        ``scores=False``: mapped features in the data's units (see
+        ``GaussianLikelihood.mean``), for averaging before ``to_scores``.
+        """
         o_cont, o_bin, o_cat = self._split(out)
-        parts = [self.continuous.mean(o_cont), torch.sigmoid(o_bin)]
+        parts = [self.continuous.mean(o_cont, scores), torch.sigmoid(o_bin)]
         if self.cardinalities:
             probs = self._probabilities(o_cat)
             parts.append(probs[..., self.cat_valid])
         return torch.cat(parts, dim=-1)
+
+    def to_scores(self, means: torch.Tensor) -> torch.Tensor:
+        """Map the continuous means of ``mean(out, scores=False)`` to the model's."""
+        c = self.n_continuous
+        continuous = self.continuous.to_scores(means[..., :c])
+        return torch.cat([continuous, means[..., c:]], dim=-1)
 
     def sample(
         self,

@@ -688,20 +688,27 @@ def init_from_pca(
 
 
 def _log_weights(
-    module: VAE, x: torch.Tensor, eps: torch.Tensor, mask: torch.Tensor | None
+    module: VAE,
+    x: torch.Tensor,
+    eps: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return log p(x, z_k) - log q(z_k | x) for each draw, and the decoder output.
 
-    z_k = mu(x) + sigma(x) * eps_k, with ``eps`` of shape (K, B, k), or (K, 1, k)
-    to share the draws between rows. Returns log_w (K, B) and the decoder's output
-    (K, B, D). With a ``mask``, p(x, z) is over the observed entries only.
+    z_k = mu(x) + scale * sigma(x) * eps_k, with ``eps`` of shape (K, B, k), or
+    (K, 1, k) to share the draws between rows; q is the encoder's Gaussian with
+    its standard deviations times ``scale``. Returns log_w (K, B) and the
+    decoder's output (K, B, D). With a ``mask``, p(x, z) is over the observed
+    entries only.
     """
     mu, log_var = module.encode(x)  # (B, k)
-    z = module.reparameterize(mu, log_var, eps)  # (K, B, k)
+    z = module.reparameterize(mu, log_var, scale * eps)  # (K, B, k)
     out = module.decode(z)  # (K, B, D)
     log_lik = module.log_lik(x[None], out, mask)  # (K, B)
     log_prior = module.log_prior(z)
     log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
+    log_q = log_q - eps.shape[-1] * math.log(scale)
     return log_lik + log_prior - log_q, out
 
 
@@ -730,6 +737,14 @@ def iwae_bound(
     return torch.logsumexp(log_w, dim=0) - math.log(n_samples)
 
 
+# The imputer's proposal: the encoder's q(z | x) with its standard deviations
+# times this. Measured with 256 draws on the 30%-missing cells of
+# benchmarks/impute.py (titanic, credit, chile): 1 to 1.5 lowered credit's RMSE
+# 0.815 -> 0.802 (MCAR) and 1.130 -> 1.096 (MNAR) and chile's MNAR 1.015 ->
+# 1.003; 2 was no better than 1.5.
+PROPOSAL_SCALE = 1.5
+
+
 @torch.no_grad()
 def impute(
     module: VAE,
@@ -742,9 +757,14 @@ def impute(
     """Complete encoded rows from their observed entries, (B, D).
 
     Mattei & Frellsen (2019), "MIWAE": self-normalised importance sampling with the
-    encoder as the proposal. With z_k = mu(x) + sigma(x) * eps_k and weights
+    encoder as the proposal, widened (``PROPOSAL_SCALE``): the encoder's
+    Gaussian is narrower than the posterior of the observed entries alone, and a
+    proposal narrower than its target misses the target's tails, which the
+    weights cannot restore. With z_k = mu(x) + s * sigma(x) * eps_k and weights
     w_k proportional to p(x_obs | z_k) p(z_k) / q(z_k | x), the conditional mean is
-    E[x | x_obs] ~ sum_k w_k E[x | z_k]. With a ``generator``, draw instead:
+    E[x | x_obs] ~ sum_k w_k E[x | z_k], averaged in the data's units (a mapped
+    feature's means are mapped to the model's after the sum). With a
+    ``generator``, draw instead:
     pick z_k with probability w_k (sampling importance resampling), then
     x ~ p(x | z_k). ``eps`` of shape (K, k) is shared by every row, so that a
     row's mean does not depend on the rows around it; (K, B, k) gives each row its
@@ -754,10 +774,11 @@ def impute(
     """
     if eps.dim() == 2:  # (K, k): the same draws for every row
         eps = eps[:, None, :]
-    log_w, out = _log_weights(module, x, eps, mask)  # (K, B), (K, B, D)
+    log_w, out = _log_weights(module, x, eps, mask, PROPOSAL_SCALE)  # (K, B), ...
     weights = torch.softmax(log_w, dim=0)
-    if generator is None:
-        return (weights[..., None] * module.likelihood.mean(out)).sum(dim=0)
+    if generator is None:  # averaged in the data's units, then mapped
+        means = module.likelihood.mean(out, scores=False)
+        return module.likelihood.to_scores((weights[..., None] * means).sum(dim=0))
     pick = torch.multinomial(weights.T, 1, generator=generator)[:, 0]  # (B,)
     chosen = out[pick, torch.arange(x.shape[0], device=x.device)]  # (B, D)
     return module.likelihood.sample(chosen, generator, bounds)

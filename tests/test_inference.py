@@ -1,6 +1,7 @@
 """Inference (``skvae._inference``): bounded chunks, one encode path."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
@@ -94,3 +95,31 @@ def test_imputation_means_do_not_depend_on_the_rows_around(fitted, blobs):
     whole = _inference.impute_encoded(fitted.module_, values, observed)
     alone = _inference.impute_encoded(fitted.module_, values[:7], observed[:7])
     assert_allclose(alone, whole[:7], rtol=1e-12, atol=1e-12)
+
+
+def test_imputation_means_are_the_conditional_mean_of_many_draws(monkeypatch):
+    # A skewed column (mapped to normal scores) predicted by two others: each
+    # fill is the importance-weighted mean in the data's units, and the default
+    # draws estimate it closely. Measured: 0.15% from a 16,384-draw estimate on
+    # average; 64 pseudo-random draws from the encoder's own Gaussian, averaged
+    # in the model's units, were 17% off.
+    from skvae import VAEImputer
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=1000)
+    table = pd.DataFrame(
+        {
+            "spend": np.exp(1.2 * t + 0.6 * rng.normal(size=1000)),
+            "a": t + 0.5 * rng.normal(size=1000),
+            "b": t + 0.5 * rng.normal(size=1000),
+        }
+    )
+    table.loc[rng.random(1000) < 0.2, "spend"] = np.nan
+    params = dict(hidden_layer_sizes=(32,), max_iter=40, random_state=0)
+    imputer = VAEImputer(2, **params).fit(table)
+    assert imputer.vae_.codec_.columns[0].knots is not None  # mapped
+    rows = table[table["spend"].isna()]
+    fills = imputer.transform(rows)["spend"].to_numpy()
+    monkeypatch.setattr(_inference, "N_IMPUTE_DRAWS", 16_384)
+    precise = imputer.transform(rows)["spend"].to_numpy()
+    assert np.mean(np.abs(fills / precise - 1)) < 0.01

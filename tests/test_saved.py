@@ -4,10 +4,12 @@ The files in tests/saved/ were written by tests/saved/make_saved.py with the
 main branch at e951e25 (state format 2), before the house refactor: pickles and
 skops files of five models (fitted on an array, on a mixed table with holes,
 with class labels, by partial_fit, and an imputer), with their outputs then.
-The one exception is ``sample``, whose draws with noise are truncated to the
-training range since they were saved (clipped then). Inference runs in
-float64; a CPU with other vector units may round the last digits differently,
-hence the tolerance (1e-9), far below any meaningful change.
+Two exceptions: ``sample``, whose draws with noise are truncated to the
+training range since they were saved (clipped then), and the imputer's fills,
+estimated since with more and quasi-random draws from a wider proposal (see
+``_model.impute``): the same conditional mean, estimated more precisely.
+Inference runs in float64; a CPU with other vector units may round the last
+digits differently, hence the tolerance (1e-9), far below any meaningful change.
 """
 
 import pickle
@@ -53,6 +55,15 @@ def test_a_model_saved_before_loads_and_gives_the_same_outputs(name, suffix):
             seen = X.iloc[:, 0].to_numpy(float) if hasattr(X, "iloc") else X
             assert np.all(got[key] >= np.nanmin(seen, axis=0))
             assert np.all(got[key] <= np.nanmax(seen, axis=0))
+            continue
+        if key == "filled":
+            # Observed entries unchanged; the fills are the same conditional
+            # mean, estimated with other draws (measured: 0.12 apart on
+            # average, 0.19 at most, the saved ones 0.18 from a 16,384-draw
+            # estimate and today's 0.05).
+            hole = X["x"].isna().to_numpy()
+            assert_allclose(got[key][~hole], expected[key][~hole], rtol=0, atol=0)
+            assert_allclose(got[key][hole], expected[key][hole], atol=0.3)
             continue
         assert_allclose(got[key], expected[key], rtol=1e-9, atol=1e-9, err_msg=key)
 
