@@ -281,7 +281,7 @@ class _TorchDevice(HasMethods):
 
 
 # Parameters added after models were first saved, with the value a model loaded
-# from an older file takes.
+# from an older file takes (a class adds its own in ``_added_parameters``).
 ADDED_PARAMETERS = {"n_threads": "auto"}
 
 
@@ -331,9 +331,14 @@ class BaseVAE(TransformerMixin, BaseEstimator):
     def _doc_link_url_param_generator(self) -> dict[str, str]:
         return {"version": _doc_version(), "estimator_name": type(self).__name__}
 
+    # Parameters of this class added after models were first saved: name and
+    # the value a model from an older file takes.
+    _added_parameters: ClassVar[dict] = {}
+
     def __setstate__(self, state: dict) -> None:
         # Files saved before a parameter existed load with its default.
-        super().__setstate__({**ADDED_PARAMETERS, **state})
+        added = {**ADDED_PARAMETERS, **self._added_parameters}
+        super().__setstate__({**added, **state})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

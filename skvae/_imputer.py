@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import BaseVAE, all_or_nothing, fill_doc
@@ -31,11 +31,13 @@ class VAEImputer(BaseVAE):
 
     Fits a :class:`VAETransformer` to the incomplete data (it learns from the
     observed entries only) and replaces every missing entry by its expected value
-    given the row's observed entries: a column's mean for a continuous column, the
-    likeliest level for a categorical one. Observed entries are returned
-    unchanged. The conditional expectation is estimated by self-normalised
-    importance sampling with the encoder as the proposal (Mattei & Frellsen, 2019),
-    which uses the observed entries more fully than decoding the encoder's mean.
+    given the row's observed entries: the conditional mean for a numeric column
+    (which minimises the squared error, whatever the column's family; see
+    ``column_values`` for integer columns), the likeliest level for a
+    categorical one. Observed entries are returned unchanged. The conditional
+    expectation is estimated by self-normalised importance sampling with the
+    encoder, widened, as the proposal (Mattei & Frellsen, 2019), which uses the
+    observed entries more fully than decoding the encoder's mean.
 
     Mixed tables go in as they are: a DataFrame with numeric, boolean, categorical
     and string columns comes back as a DataFrame with the same index, columns and
@@ -63,6 +65,22 @@ class VAEImputer(BaseVAE):
         gives the same draws on every call. For multiple imputation, fit with
         several ``random_state`` values, as with
         :class:`~sklearn.impute.IterativeImputer`.
+
+    column_values : bool or "auto", default="auto"
+        Whether every filled entry is a value its column can hold. False: a
+        numeric column gets its conditional mean as it is, as scikit-learn's
+        imputers do, so a column of whole numbers can be filled with 2.37 and
+        a 0/1 column with the probability of 1 (an integer column then comes
+        back as floats). True: a column of whole numbers (or of a recorded
+        number of decimals: the ``"discrete"`` family) gets its mean rounded to
+        that grid, the nearest such value in squared error, and a numeric
+        column of a few values that the model holds as levels
+        (``categorical_features="from_dtype"``) its likeliest value. "auto":
+        True for the columns of an integer dtype (``int64``, ``Int64``), which
+        keep their dtype, and False for the others (a float column, such as an
+        integer column with NaN holes). Categories always get their likeliest
+        level, and draws (``sample_posterior=True``) are values the column
+        holds either way.
 
     add_indicator : bool, default=False
         Whether to append a :class:`~sklearn.impute.MissingIndicator`: one boolean
@@ -141,8 +159,13 @@ class VAEImputer(BaseVAE):
         **BaseVAE._parameter_constraints,
         "n_components": [Interval(Integral, 0, None, closed="left"), None],
         "sample_posterior": ["boolean"],
+        "column_values": ["boolean", StrOptions({"auto"})],
         "add_indicator": ["boolean"],
     }
+
+    # Older files behave as then: before ``column_values``, whole numbers were
+    # rounded where the column was discrete, and those files have no such column.
+    _added_parameters: ClassVar[dict] = {"column_values": "auto"}
 
     def __init__(
         self,
@@ -168,6 +191,7 @@ class VAEImputer(BaseVAE):
         random_state: int | np.random.RandomState | None = None,
         verbose: bool | int = False,
         sample_posterior: bool = False,
+        column_values: bool | Literal["auto"] = "auto",
         add_indicator: bool = False,
     ) -> None:
         self.n_components = n_components
@@ -191,6 +215,7 @@ class VAEImputer(BaseVAE):
         self.random_state = random_state
         self.verbose = verbose
         self.sample_posterior = sample_posterior
+        self.column_values = column_values
         self.add_indicator = add_indicator
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -354,7 +379,13 @@ class VAEImputer(BaseVAE):
             )
         rng = None if generator is None else numpy_rng(generator)
         return codec.fill(
-            X, rows, encoded, missing, samples=self.sample_posterior, rng=rng
+            X,
+            rows,
+            encoded,
+            missing,
+            samples=self.sample_posterior,
+            rng=rng,
+            column_values=self.column_values,
         )
 
 

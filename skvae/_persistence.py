@@ -349,6 +349,7 @@ def _codec_to_data(codec: TableCodec) -> dict[str, Any]:
                 "requested": c.requested,
                 "knots": c.knots,
                 "decimal_shares": c.decimal_shares,
+                "numeric_levels": bool(c.numeric_levels),
             }
         )
     return {
@@ -384,6 +385,8 @@ def _codec_from_data(data: dict[str, Any]) -> TableCodec:
                 knots=c.get("knots"),  # absent before 0.1: no map
                 # absent before 0.1: all at ``decimals``
                 decimal_shares=c.get("decimal_shares"),
+                # absent before 0.1: every level is the user's
+                numeric_levels=c.get("numeric_levels", False),
             )
         )
     codec = TableCodec(columns, data["is_frame"], data["standardize"])
@@ -741,7 +744,14 @@ def _check_column(column: Any) -> None:
     dtype = column["dtype"]
     if not (isinstance(dtype, dict) and isinstance(dtype.get("type"), str)):
         raise _invalid(field, f"dtype must be a dict with a 'type', got {_show(dtype)}")
+    numeric_levels = column.get("numeric_levels", False)  # absent before 0.1
+    if not isinstance(numeric_levels, bool | np.bool_):
+        raise _invalid(
+            field, f"numeric_levels must be a bool, got {_show(numeric_levels)}"
+        )
     if kind == CONTINUOUS:
+        if numeric_levels:
+            raise _invalid(field, "a continuous column has no numeric_levels")
         _check_statistics(field, column)
     else:
         _check_levels(field, column, kind)
@@ -831,6 +841,11 @@ def _check_levels(field: str, column: dict[str, Any], kind: str) -> None:
             field,
             f"categories must be in sorted order, as fit leaves them, got "
             f"{_show(levels)}",
+        )
+    if column.get("numeric_levels", False) and not all(map(_is_finite, levels)):
+        raise _invalid(
+            field,
+            f"numeric_levels says the levels are numbers, but they are {_show(levels)}",
         )
     frequencies = column["frequencies"]
     if not _is_float_array(frequencies, (n_levels,)):

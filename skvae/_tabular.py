@@ -191,6 +191,11 @@ class Column:
     # fewest, then with more (MAX_DECIMALS + 2 entries, summing to 1); None:
     # all at ``decimals`` (saved before 0.1, or no value inside the range)
     decimal_shares: np.ndarray | None = None
+    # discrete kinds: the levels are numbers that ``fit`` chose to hold as levels
+    # (a numeric DataFrame column of a few values, see ``_few_levels``), so the
+    # probability-weighted mean of the levels is a number of the column; False
+    # for levels the user asked for, and in files saved before 0.1
+    numeric_levels: bool = False
 
     @property
     def family(self) -> str:
@@ -607,6 +612,7 @@ class TableCodec:
         samples: bool = False,
         grid: bool = False,
         rng: np.random.Generator | None = None,
+        means: np.ndarray | None = None,
     ) -> Any:
         """Turn encoded rows into a table like the training one.
 
@@ -620,7 +626,12 @@ class TableCodec:
         numbers (integers stored as floats, say, because of missing values) get
         whole-number samples, and the others are rounded to their training
         precision (``round_draws``, with ``rng``). With ``grid`` (imputations),
-        ``DISCRETE`` columns are rounded to their grid too.
+        ``DISCRETE`` columns are rounded to their grid too. ``means``, a boolean
+        per column (expected rows, not draws): those columns' numbers are kept
+        as they are, as floats: a continuous column unrounded whatever its
+        family and dtype, and a column of numbers held as levels
+        (``Column.numeric_levels``) at its levels' mean under their
+        probabilities.
         """
         out: dict[int, Any] = {}
         cont = self.positions(CONTINUOUS)
@@ -640,26 +651,47 @@ class TableCodec:
                 decimals = self.continuous_attribute("decimals")
                 integral = self.continuous_attribute("integral").astype(bool)
                 discrete = np.array(self.families(), dtype=object) == DISCRETE
+                if means is not None:
+                    discrete &= ~means[cont]
                 for j in np.flatnonzero(discrete):
                     d = 0 if integral[j] else decimals[j]
                     values[:, j] = np.round(values[:, j], d)
         if self.all_continuous and not self.is_frame:
             return values
         out.update(zip(cont, values.T, strict=True))
+        if means is None:
+            means = np.zeros(len(self.columns), dtype=bool)
+        exact = {i for i in cont if means[i]}  # numbers kept as they are
         position = len(cont)
         for i in self.positions(BINARY):
-            out[i] = self.columns[i].categories[
-                (encoded[:, position] > 0.5).astype(int)
-            ]
+            column = self.columns[i]
+            p = encoded[:, position]
+            if means[i] and column.numeric_levels:
+                low, high = column.categories.astype(np.float64)
+                out[i] = low + p * (high - low)
+                exact.add(i)
+            else:
+                out[i] = column.categories[(p > 0.5).astype(int)]
             position += 1
         for i in self.positions(CATEGORICAL):
             column = self.columns[i]
             n_levels = len(column.categories)
             block = encoded[:, position : position + n_levels]
-            out[i] = column.categories[np.argmax(block, axis=1)]
+            if means[i] and column.numeric_levels:
+                out[i] = block @ column.categories.astype(np.float64)
+                exact.add(i)
+            else:
+                out[i] = column.categories[np.argmax(block, axis=1)]
             position += n_levels
         frame = pd.DataFrame(
-            {c.name: _restore(out[i], c) for i, c in enumerate(self.columns)}
+            {
+                c.name: (
+                    pd.Series(out[i], dtype=np.float64)
+                    if i in exact
+                    else _restore(out[i], c)
+                )
+                for i, c in enumerate(self.columns)
+            }
         )
         if self.is_frame:
             return frame
@@ -674,6 +706,7 @@ class TableCodec:
         missing: np.ndarray,
         samples: bool = False,
         rng: np.random.Generator | None = None,
+        column_values: bool | str = True,
     ) -> Any:
         """Return a copy of ``X`` whose ``missing`` entries are taken from ``encoded``.
 
@@ -683,9 +716,22 @@ class TableCodec:
         kept. A DataFrame's column comes back in its training dtype when every
         value fits it unchanged (whole numbers in an integer column, known levels
         in a category column), and in the dtype it came in otherwise. ``samples``
-        and ``rng`` are passed to ``decode``.
+        and ``rng`` are passed to ``decode``. Expected rows (not ``samples``)
+        fill values the column can hold with ``column_values=True``: a
+        ``DISCRETE`` column's mean rounded to its grid, the likeliest of a
+        column's levels; with False, every number is the mean as it is (see
+        ``decode``'s ``means``); with ``"auto"``, the columns of an integer
+        dtype take values they can hold and the others the mean.
         """
-        decoded = self.decode(encoded, samples=samples, grid=True, rng=rng)
+        means = None
+        if not samples and column_values is not True:
+            means = np.array(
+                [
+                    column_values is False or not ptypes.is_integer_dtype(column.dtype)
+                    for column in self.columns
+                ]
+            )
+        decoded = self.decode(encoded, samples=samples, grid=True, rng=rng, means=means)
         if not isinstance(X, pd.DataFrame):
             out = X.copy()
             out[rows] = np.where(missing[rows], decoded, X[rows])
@@ -728,8 +774,11 @@ def fit_encode(
     names = list(X.columns) if is_frame else list(range(n_columns))
     categorical = _categorical_mask(X, categorical_features, is_frame, feature_names)
     requests = family_requests(families, names, categorical, is_frame, standardize)
+    numeric_levels = np.zeros(n_columns, dtype=bool)
     for i in range(n_columns):
-        if requests[i] == LEVELS or (
+        if requests[i] == LEVELS:
+            categorical[i], requests[i] = True, AUTO
+        elif (
             requests[i] == AUTO
             and few_levels
             and is_frame
@@ -738,7 +787,7 @@ def fit_encode(
             and not categorical[i]
             and _few_levels(X.iloc[:, i])
         ):
-            categorical[i], requests[i] = True, AUTO
+            categorical[i] = numeric_levels[i] = True
     columns = []
     for i in range(n_columns):
         series = _column(X, i)
@@ -746,7 +795,9 @@ def fit_encode(
         dtype = series.dtype if is_frame else X.dtype
         if categorical[i]:
             columns.append(
-                _fit_discrete(series, names[i], label, dtype, is_frame, weights)
+                _fit_discrete(
+                    series, names[i], label, dtype, is_frame, weights, numeric_levels[i]
+                )
             )
         else:
             columns.append(Column(names[i], CONTINUOUS, dtype, requested=requests[i]))
@@ -1765,6 +1816,7 @@ def _fit_discrete(
     dtype: Any,
     is_frame: bool,
     weights: np.ndarray | None = None,
+    numeric_levels: bool = False,
 ) -> Column:
     values = pd.Series(series) if not is_frame else series
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -1806,7 +1858,9 @@ def _fit_discrete(
             stacklevel=5,
         )
     kind = BINARY if len(categories) == 2 else CATEGORICAL
-    column = Column(name, kind, dtype, categories=categories)
+    column = Column(
+        name, kind, dtype, categories=categories, numeric_levels=bool(numeric_levels)
+    )
     codes = _codes(series, column, "ignore")
     seen = codes >= 0
     counts = np.bincount(

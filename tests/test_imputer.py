@@ -358,3 +358,53 @@ def test_a_failed_refit_keeps_the_previous_imputer(monkeypatch):
     monkeypatch.undo()
     assert imputer.n_features_in_ == table.shape[1]
     assert_frame_equal(imputer.transform(table), filled)
+
+
+def _few_numbers(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    table = pd.DataFrame(
+        {
+            "x": t + 0.3 * rng.normal(size=n),
+            "frontal": (t + 0.5 * rng.normal(size=n) > 0).astype(np.int64),
+            "stars": np.clip(np.rint(2 + t), 1, 3).astype(np.int64),  # 3 levels
+        }
+    )
+    holes = rng.random((n, 3)) < 0.2
+    holes[:, 0] = False
+    return table.mask(holes), holes  # int columns with NaN: float64
+
+
+def test_numbers_held_as_levels_are_filled_with_their_mean():
+    # A 0/1 or 1-2-3 column of a DataFrame is modelled as levels
+    # (categorical_features="from_dtype"); a float column's fill is still the
+    # mean of its numbers: the probability of 1, not the likelier of 0 and 1.
+    holed, holes = _few_numbers()
+    imputer = VAEImputer(1, **FAST).fit(holed)
+    codec = imputer.vae_.codec_
+    assert [c.numeric_levels for c in codec.columns] == [False, True, True]
+    filled = imputer.transform(holed)
+    frontal = filled["frontal"][holes[:, 1]].to_numpy()
+    assert np.all((frontal > 0) & (frontal < 1))
+    stars = filled["stars"][holes[:, 2]].to_numpy()
+    assert np.all((stars > 1) & (stars < 3)) and not np.all(stars == np.round(stars))
+    # column_values=True: values the column holds, the likelier level.
+    levels = imputer.set_params(column_values=True).transform(holed)
+    assert_array_equal(levels["frontal"][holes[:, 1]], np.round(frontal))
+    assert set(levels["stars"][holes[:, 2]]) <= {1.0, 2.0, 3.0}
+    # An integer dtype keeps its values, and its dtype, by default.
+    nullable = holed.astype({"frontal": "Int64", "stars": "Int64"})
+    kept = VAEImputer(1, **FAST).fit(nullable).transform(nullable)
+    assert kept["frontal"].dtype == kept["stars"].dtype == "Int64"
+    assert set(kept["stars"][holes[:, 2]]) <= {1, 2, 3}
+    # Levels the user asked for are levels: the likeliest one fills a hole.
+    asked = VAEImputer(1, families={"stars": "categorical"}, **FAST).fit(holed)
+    assert [c.numeric_levels for c in asked.vae_.codec_.columns] == [
+        False,
+        True,
+        False,
+    ]
+    assert set(asked.transform(holed)["stars"][holes[:, 2]]) <= {1.0, 2.0, 3.0}
+    # Saved and loaded with the model.
+    loaded = pickle.loads(pickle.dumps(imputer.set_params(column_values="auto")))
+    assert_frame_equal(loaded.transform(holed), filled)

@@ -441,6 +441,22 @@ TABLE_EDITS = [
         id="shares of decimals on a discrete column",
     ),
     pytest.param(
+        _edit_column(TEXT, {"numeric_levels": True}),
+        r"_codec column 'text': numeric_levels says the levels are numbers, but "
+        r"they are \['a', 'b', 'c'\]",
+        id="text levels as numbers",
+    ),
+    pytest.param(
+        _edit_column(F64, {"numeric_levels": True}),
+        r"_codec column 'f64': a continuous column has no numeric_levels",
+        id="numeric levels on a continuous column",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"numeric_levels": "yes"}),
+        r"_codec column 'text': numeric_levels must be a bool, got 'yes'",
+        id="numeric levels not a bool",
+    ),
+    pytest.param(
         _edit_column(TEXT, {"frequencies": np.array([0.9, 0.9, 0.9])}),
         r"_codec column 'text': frequencies must lie in \[0, 1\] and sum to at most 1",
         id="frequencies above 1",
