@@ -70,17 +70,18 @@ class VAEImputer(BaseVAE):
         Whether every filled entry is a value its column can hold. False: a
         numeric column gets its conditional mean as it is, as scikit-learn's
         imputers do, so a column of whole numbers can be filled with 2.37 and
-        a 0/1 column with the probability of 1 (an integer column then comes
-        back as floats). True: a column of whole numbers (or of a recorded
-        number of decimals: the ``"discrete"`` family) gets its mean rounded to
-        that grid, the nearest such value in squared error, and a numeric
-        column of a few values that the model holds as levels
-        (``categorical_features="from_dtype"``) its likeliest value. "auto":
-        True for the columns of an integer dtype (``int64``, ``Int64``), which
-        keep their dtype, and False for the others (a float column, such as an
-        integer column with NaN holes). Categories always get their likeliest
-        level, and draws (``sample_posterior=True``) are values the column
-        holds either way.
+        a 0/1 column that the model holds as levels because it has few values
+        (``categorical_features="from_dtype"``) with the probability of 1 (an
+        integer column then comes back as floats). True: a column of whole
+        numbers (or of a recorded number of decimals: the ``"discrete"``
+        family) gets its mean rounded to that grid, the nearest such value in
+        squared error, and a numeric column held as levels its likeliest
+        value. "auto": True for the columns of an integer dtype (``int64``,
+        ``Int64``), which keep their dtype, and False for the others (a float
+        column, such as an integer column with NaN holes). Categories, and
+        numeric columns the user declared categorical, always get their
+        likeliest level, and draws (``sample_posterior=True``) are values the
+        column holds either way.
 
     add_indicator : bool, default=False
         Whether to append a :class:`~sklearn.impute.MissingIndicator`: one boolean
@@ -163,9 +164,9 @@ class VAEImputer(BaseVAE):
         "add_indicator": ["boolean"],
     }
 
-    # Older files behave as then: before ``column_values``, whole numbers were
-    # rounded where the column was discrete, and those files have no such column.
-    _added_parameters: ClassVar[dict] = {"column_values": "auto"}
+    # Older files fill as they did then: a discrete column's mean rounded to its
+    # grid, the likeliest of a column's levels.
+    _added_parameters: ClassVar[dict] = {"column_values": True}
 
     def __init__(
         self,

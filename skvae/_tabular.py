@@ -724,10 +724,11 @@ class TableCodec:
         dtype take values they can hold and the others the mean.
         """
         means = None
-        if not samples and column_values is not True:
+        auto = isinstance(column_values, str)
+        if not samples and (auto or not column_values):
             means = np.array(
                 [
-                    column_values is False or not ptypes.is_integer_dtype(column.dtype)
+                    not auto or not ptypes.is_integer_dtype(column.dtype)
                     for column in self.columns
                 ]
             )

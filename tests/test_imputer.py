@@ -388,10 +388,15 @@ def test_numbers_held_as_levels_are_filled_with_their_mean():
     assert np.all((frontal > 0) & (frontal < 1))
     stars = filled["stars"][holes[:, 2]].to_numpy()
     assert np.all((stars > 1) & (stars < 3)) and not np.all(stars == np.round(stars))
-    # column_values=True: values the column holds, the likelier level.
-    levels = imputer.set_params(column_values=True).transform(holed)
-    assert_array_equal(levels["frontal"][holes[:, 1]], np.round(frontal))
-    assert set(levels["stars"][holes[:, 2]]) <= {1.0, 2.0, 3.0}
+    # column_values=True: values the column holds, the likelier level (a
+    # NumPy bool, as a grid search over an array passes it, alike).
+    for flag in (True, np.True_):
+        levels = imputer.set_params(column_values=flag).transform(holed)
+        assert_array_equal(levels["frontal"][holes[:, 1]], np.round(frontal))
+        assert set(levels["stars"][holes[:, 2]]) <= {1.0, 2.0, 3.0}
+    assert_frame_equal(
+        imputer.set_params(column_values=np.False_).transform(holed), filled
+    )
     # An integer dtype keeps its values, and its dtype, by default.
     nullable = holed.astype({"frontal": "Int64", "stars": "Int64"})
     kept = VAEImputer(1, **FAST).fit(nullable).transform(nullable)
