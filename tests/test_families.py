@@ -55,6 +55,32 @@ def test_a_narrow_bin_is_its_density_times_its_width():
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
+def test_a_fine_grid_takes_the_density_path_within_its_bound():
+    # A step of 1/4000 of a standard deviation (diamonds' price in dollars) is
+    # below FINE_GRID times the smallest sd the model allows: such a feature
+    # leaves the gridded ones, and its probability is the density times the
+    # width, within |z^2 - 1| (w / sd)^2 / 24 nats of the bin's.
+    likelihood = GaussianLikelihood(2).double()
+    width = 2.5e-4
+    likelihood.set_grid([width, 0.1], -np.inf, np.inf)
+    assert likelihood.gridded.tolist() == [1]
+    likelihood.set_variance(1e-3 * 1.0001)  # its floor: the widest bins there are
+    sd = float(torch.exp(0.5 * likelihood.log_var()[0]).detach())
+    z = np.array([0.0, 1.0, 3.0, 10.0])
+    x = torch.stack([_t(z * sd), _t(np.zeros(4))], dim=1)
+    got = likelihood.log_prob(x, torch.zeros_like(x))[:, 0].detach().numpy()
+    exact = interval_log_prob(
+        _t(z * sd), _t(0.0), _t(sd), _t(width), _t(-np.inf), _t(np.inf)
+    ).numpy()
+    bound = np.maximum(z**2, 1.0) * (width / sd) ** 2 / 24 + 1e-12
+    assert np.all(np.abs(got - exact) <= bound)
+    assert np.abs(got - exact)[3] > 1e-4  # not the same computation
+    # A step above it stays a bin.
+    coarse = GaussianLikelihood(1).double()
+    coarse.set_grid([0.01], -np.inf, np.inf)
+    assert coarse.gridded.tolist() == [0] and coarse.fine_log_width is None
+
+
 def test_gradients_stay_finite_at_masses_and_far_out():
     likelihood = GaussianLikelihood(3)
     likelihood.set_grid([1.0, 0.0, 0.5], [-1.0, -1.0, -np.inf], [np.inf, 1.0, np.inf])
@@ -202,6 +228,12 @@ def test_score_is_a_probability_on_a_grid_and_a_mixed_measure_at_masses():
     masses = _bins(clipped, [-1.0, 1.5]).sum()
     assert masses > 0.1  # the data's: 0.23
     assert masses + inside == pytest.approx(1.0, abs=1e-3)
+    # A fine grid (whole dollars of a price with a sd of 5,000) too.
+    prices = np.rint(rng.normal(20_000.0, 5_000.0, (2000, 1)))
+    fine = VAETransformer(0, families="discrete", **quick).fit(prices)
+    assert fine.module_.likelihood.continuous.fine_log_width is not None
+    whole = np.arange(prices.min() - 20_000, prices.max() + 20_000)
+    assert _bins(fine, whole).sum() == pytest.approx(1.0, abs=1e-6)
 
 
 def _total_variation(real, fake):
