@@ -32,8 +32,9 @@ LOCATION_SHARPNESS = 4.0
 # A grid whose step is at most this share of the smallest standard deviation
 # the model allows (its variance floor) is fine: a bin's log probability is
 # the log density at its centre plus the log of its width, to within
-# |z^2 - 1| (w / sd)^2 / 24 nats: at most 4e-6 at z = 0, 4e-4 at z = 10 and
-# 0.006 at z = 38 (z: the value's distance from the mean in sd). Such a feature
+# max(z^2, 1) (w / sd)^2 / 24 nats: at most 4e-6 within one sd, 4e-4 at
+# z = 10 and 0.006 at z = 38 (z: the value's distance from the mean in sd;
+# from sinh(u) / u <= exp(u^2 / 6) and Jensen's inequality). Such a feature
 # (diamonds' price in whole dollars: 1/4000 of a standard deviation) takes the
 # plain Gaussian's path, plus the log of its width.
 FINE_GRID = 0.01
@@ -61,7 +62,8 @@ class GaussianLikelihood(nn.Module):
         self.min_log_var = math.log(min_variance)
         self.raw_log_var = nn.Parameter(torch.empty(n_features))
         self.grid: tuple[np.ndarray, ...] | None = None
-        # indices of the features that are not plain Gaussians (None: none)
+        # indices of the features that are not plain Gaussians (None: none); a
+        # fine grid (FINE_GRID) is not among them, though ``width`` keeps its step
         self.gridded: torch.Tensor | None = None
         # log of each fine grid's width, 0 elsewhere (None: no fine grid)
         self.fine_log_width: torch.Tensor | None = None
@@ -94,7 +96,8 @@ class GaussianLikelihood(nn.Module):
 
         ``width`` > 0: the feature's values lie on a grid of that step (whole
         numbers, a recorded precision), and an entry's probability is its bin's,
-        [x - width/2, x + width/2], under the Gaussian (a discretised Gaussian).
+        [x - width/2, x + width/2], under the Gaussian (a discretised Gaussian);
+        on a fine grid (``FINE_GRID``), the density times the width.
         A finite ``low`` (``high``) is a point mass: every value at or below
         (above) it is the bound, and its probability is the Gaussian's mass
         beyond the bound's edge (censoring, as in a Tobit model). A feature with

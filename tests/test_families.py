@@ -59,7 +59,7 @@ def test_a_fine_grid_takes_the_density_path_within_its_bound():
     # A step of 1/4000 of a standard deviation (diamonds' price in dollars) is
     # below FINE_GRID times the smallest sd the model allows: such a feature
     # leaves the gridded ones, and its probability is the density times the
-    # width, within |z^2 - 1| (w / sd)^2 / 24 nats of the bin's.
+    # width, within max(z^2, 1) (w / sd)^2 / 24 nats of the bin's.
     likelihood = GaussianLikelihood(2).double()
     width = 2.5e-4
     likelihood.set_grid([width, 0.1], -np.inf, np.inf)
