@@ -156,7 +156,7 @@ class GaussianLikelihood(nn.Module):
         )
         self.fine_log_width = None
         if fine.any():
-            log_width = np.where(fine, np.log(np.where(fine, width, 1.0)), 0.0)
+            log_width = np.log(np.where(fine, width, 1.0))  # 0 off the fine grids
             self.fine_log_width = torch.as_tensor(
                 log_width, dtype=self.width.dtype, device=self.width.device
             )
