@@ -294,6 +294,7 @@ def impute_encoded(
     observed: np.ndarray,
     generator: torch.Generator | None = None,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    holes: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Complete encoded rows from their observed entries (see ``_model.impute``).
 
@@ -301,7 +302,8 @@ def impute_encoded(
     draws shared by every row, so that a row's value is reproducible and does not
     depend on the rows around it. With one: a draw from the conditional
     distribution, each row with draws of its own, Gaussian entries truncated to
-    ``bounds`` (``TableCodec.encoded_range``) when given.
+    ``bounds`` (``TableCodec.encoded_range``) when given. ``holes(z, missing)``
+    (log p(m | z), ``_holes.log_prob``) conditions on which entries are missing.
     """
     limits = bounds_tensors(module, bounds)
     device = next(module.parameters()).device
@@ -317,7 +319,7 @@ def impute_encoded(
                 device=x.device,
                 dtype=x.dtype,
             )
-        return impute(module, x, mask, draws, generator, limits)
+        return impute(module, x, mask, draws, generator, limits, holes)
 
     width = module.likelihood.n_outputs
     return apply_in_chunks(

@@ -1177,6 +1177,10 @@ def _check_holes(data: Any, n_columns: int, n_components: int) -> None:
     if not (_is_finite(data["count"]) and data["count"] >= 0):
         got = _show(data["count"])
         raise _invalid("_holes['count']", f"must be a finite number >= 0, got {got}")
+    if "pvalue" in data:  # absent: saved before the regressions were tested
+        _check_float_array("_holes['pvalue']", data["pvalue"], (n_columns,))
+        if not np.all((data["pvalue"] >= 0) & (data["pvalue"] <= 1)):
+            raise _invalid("_holes['pvalue']", "must hold p-values between 0 and 1")
 
 
 # -- partial_fit's training state -----------------------------------------------------

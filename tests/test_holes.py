@@ -50,6 +50,23 @@ def test_holes_come_at_the_training_rate_and_with_the_other_columns(fitted):
     assert by_class["a"] < 0.12 and by_class["c"] > 0.35
 
 
+def test_a_column_keeps_its_regression_only_where_it_explains_the_holes(fitted):
+    table, vae = fitted
+    age = list(vae.codec_.order).index(1)
+    assert vae._holes["pvalue"][age] < 0.01  # the holes depend on the class
+    assert np.abs(vae._holes["coef"][age]).max() > 0.1
+    # The same rows, their ages missing at random: nothing to regress on.
+    rng = np.random.default_rng(1)
+    at_random = table.assign(age=table["age"].fillna(35.0))
+    at_random.loc[rng.random(len(table)) < 0.2, "age"] = np.nan
+    holes = VAETransformer(2, random_state=0).fit(at_random)._holes
+    assert holes["pvalue"][age] == 1.0 and not holes["coef"][age].any()
+    assert holes["intercept"][age] == pytest.approx(
+        np.log(holes["rate"][age] / (1 - holes["rate"][age]))
+    )
+    assert holes["rate"][age] == pytest.approx(at_random["age"].isna().mean())
+
+
 def test_the_values_drawn_do_not_depend_on_the_holes(fitted):
     _, vae = fitted
     complete = vae.sample(500, random_state=3)
@@ -120,11 +137,15 @@ def test_saved_models_draw_the_same_holes(fitted, how):
     )
 
 
-def test_an_edited_hole_model_is_refused_on_load(fitted):
+@pytest.mark.parametrize(
+    ("key", "match"),
+    [("rate", "shares between 0 and 1"), ("pvalue", "p-values between 0 and 1")],
+)
+def test_an_edited_hole_model_is_refused_on_load(fitted, key, match):
     _, vae = fitted
     state = vae.__getstate__()
-    state["_holes"]["rate"] = state["_holes"]["rate"] + 2.0
-    with pytest.raises(ValueError, match=r"_holes\['rate'\].*between 0 and 1"):
+    state["_holes"] = {**state["_holes"], key: state["_holes"][key] + 2.0}
+    with pytest.raises(ValueError, match=rf"_holes\['{key}'\].*{match}"):
         VAETransformer().__setstate__(state)
 
 

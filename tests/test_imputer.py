@@ -413,3 +413,47 @@ def test_numbers_held_as_levels_are_filled_with_their_mean():
     # Saved and loaded with the model.
     loaded = pickle.loads(pickle.dumps(imputer.set_params(column_values="auto")))
     assert_frame_equal(loaded.transform(holed), filled)
+
+
+def mnar_table(n=1500, seed=0):
+    """Three measures of one trait and a level; high values go missing more often."""
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(size=n)
+    table = pd.DataFrame(
+        {f"x{i}": trait + 0.5 * rng.normal(size=n) for i in (1, 2, 3)}
+        | {"high": pd.Categorical(trait + 0.5 * rng.normal(size=n) > 0.5)}
+    )
+    holed = table.copy()
+    for column in ("x1", "high"):
+        values = table[column]
+        high = values > values.median() if column == "x1" else values.astype(bool)
+        p = np.where(high, 0.6, 0.05)  # 60% of the high entries, 5% of the others
+        holed.loc[rng.random(n) < p, column] = np.nan
+    return table, holed
+
+
+def test_holes_that_depend_on_the_values_move_the_fills_their_way():
+    table, holed = mnar_table()
+    imputer = VAEImputer(1, hidden_layer_sizes=(32,), random_state=0).fit(holed)
+    holes = imputer.vae_._holes
+    assert (holes["pvalue"][holes["rate"] > 0] < 0.01).all()
+    # The same model, told nothing of which entries are missing: a hole model
+    # saved before the regressions were tested is not conditioned on.
+    blind = pickle.loads(pickle.dumps(imputer))
+    del blind.vae_._holes["pvalue"]
+    hidden = holed["x1"].isna()
+    truth = table.loc[hidden, "x1"]
+    aware, unaware = imputer.transform(holed), blind.transform(holed)
+    # The hidden values are high, and the fills of both fall short of them;
+    # those that read the holes less so. Over four tables and two seeds the
+    # bias moved by 0.05-0.06, the RMSE by 0.03-0.04, the accuracy by 0.02-0.05.
+    fills = [f.loc[hidden, "x1"] for f in (aware, unaware)]
+    bias = [f.mean() - truth.mean() for f in fills]
+    assert bias[1] < -0.2 and bias[0] > bias[1] + 0.03
+    rmse = [np.sqrt(((f - truth) ** 2).mean()) for f in fills]
+    assert rmse[0] < rmse[1] - 0.01
+    hidden = holed["high"].isna()
+    right = [
+        f.loc[hidden, "high"] == table.loc[hidden, "high"] for f in (aware, unaware)
+    ]
+    assert right[0].mean() > right[1].mean() + 0.01
