@@ -48,7 +48,8 @@ class VAEImputer(BaseVAE):
     importance weights include it, so where the holes depend on the values
     they hide (missing not at random: high incomes left blank, say), the fills
     lean the way the holes point; where they come at random, no regression is
-    kept and the fills are those of the observed entries alone.
+    usually kept (the test rejects by chance once in a hundred columns) and the
+    fills are those of the observed entries alone.
 
     Mixed tables go in as they are: a DataFrame with numeric, boolean, categorical
     and string columns comes back as a DataFrame with the same index, columns and
@@ -386,7 +387,7 @@ class VAEImputer(BaseVAE):
         if self.sample_posterior:
             seed = seed_from(self.random_state)
             generator = torch.Generator(device=vae.device_).manual_seed(seed)
-        holes = getattr(vae, "_holes", None)  # None: saved before the hole model
+        holes = vae.hole_model_  # None: saved before the hole model
         selection = None
         if holes is not None and "pvalue" in holes:  # absent: an untested model
             selection = functools.partial(log_prob, holes)
@@ -398,6 +399,7 @@ class VAEImputer(BaseVAE):
                 generator,
                 codec.encoded_range(),
                 selection,
+                missing[rows][:, codec.order],  # an unseen category is no hole
             )
         rng = None if generator is None else numpy_rng(generator)
         return codec.fill(

@@ -295,6 +295,7 @@ def impute_encoded(
     generator: torch.Generator | None = None,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
     holes: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Complete encoded rows from their observed entries (see ``_model.impute``).
 
@@ -303,14 +304,25 @@ def impute_encoded(
     depend on the rows around it. With one: a draw from the conditional
     distribution, each row with draws of its own, Gaussian entries truncated to
     ``bounds`` (``TableCodec.encoded_range``) when given. ``holes(z, missing)``
-    (log p(m | z), ``_holes.log_prob``) conditions on which entries are missing.
+    (log p(m | z), ``_holes.log_prob``) conditions on which entries are
+    ``missing`` (n_rows, n_columns) boolean, by default those not ``observed``
+    (pass the table's own holes where an entry the model reads as missing, a
+    category it never saw, is there).
     """
     limits = bounds_tensors(module, bounds)
     device = next(module.parameters()).device
     n_components = module.encoder.mu.out_features
     eps = impute_draws(N_IMPUTE_DRAWS, n_components).to(device)
 
+    n_columns = observed.shape[1]
+    mask = observed
+    if holes is not None:  # the holes travel with the mask, chunk by chunk
+        gone = ~observed.astype(bool) if missing is None else missing
+        mask = np.hstack([observed, gone]).astype(np.float64)
+
     def complete(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        mask, gone = mask[:, :n_columns], mask[:, n_columns:] > 0.5
+        selection = None if holes is None else lambda z: holes(z, gone)
         draws = eps
         if generator is not None:  # multiple imputation: each row its own draws
             draws = torch.randn(
@@ -319,11 +331,11 @@ def impute_encoded(
                 device=x.device,
                 dtype=x.dtype,
             )
-        return impute(module, x, mask, draws, generator, limits, holes)
+        return impute(module, x, mask, draws, generator, limits, selection)
 
     width = module.likelihood.n_outputs
     return apply_in_chunks(
-        module, complete, values, width, draws=N_IMPUTE_DRAWS, mask=observed
+        module, complete, values, width, draws=N_IMPUTE_DRAWS, mask=mask
     )
 
 

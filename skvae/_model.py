@@ -693,7 +693,7 @@ def _log_weights(
     eps: torch.Tensor,
     mask: torch.Tensor | None,
     scale: float = 1.0,
-    holes: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    holes: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return log p(x, z_k) - log q(z_k | x) for each draw, and the decoder output.
 
@@ -701,8 +701,8 @@ def _log_weights(
     (K, 1, k) to share the draws between rows; q is the encoder's Gaussian with
     its standard deviations times ``scale``. Returns log_w (K, B) and the
     decoder's output (K, B, D). With a ``mask``, p(x, z) is over the observed
-    entries only; ``holes(z, missing)``, log p(m | z) of the rows' missing
-    entries (``_holes.log_prob``), adds which entries are missing to what is
+    entries only; ``holes(z)``, log p(m | z) of the rows' missing entries
+    (K, B) (``_holes.log_prob``), adds which entries are missing to what is
     observed.
     """
     mu, log_var = module.encode(x)  # (B, k)
@@ -713,8 +713,8 @@ def _log_weights(
     log_q = -0.5 * (eps.square() + math.log(2 * math.pi) + log_var).sum(dim=2)
     log_q = log_q - eps.shape[-1] * math.log(scale)
     log_w = log_lik + log_prior - log_q
-    if holes is not None and mask is not None:
-        log_w = log_w + holes(z, mask == 0)
+    if holes is not None:
+        log_w = log_w + holes(z)
     return log_w, out
 
 
@@ -760,7 +760,7 @@ def impute(
     eps: torch.Tensor,
     generator: torch.Generator | None = None,
     bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
-    holes: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    holes: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Complete encoded rows from their observed entries, (B, D).
 
@@ -778,7 +778,7 @@ def impute(
     row's mean does not depend on the rows around it; (K, B, k) gives each row its
     own draws. Only the entries where ``mask`` is 0 are meant to be used; observed
     entries come back reconstructed. ``bounds`` truncate the Gaussian draws (see
-    ``TableLikelihood.sample``). ``holes(z, missing)``, log p(m | z), makes the
+    ``TableLikelihood.sample``). ``holes(z)``, the rows' log p(m | z), makes the
     weights condition on which entries are missing too (see ``_holes``).
     """
     if eps.dim() == 2:  # (K, k): the same draws for every row

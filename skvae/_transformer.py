@@ -150,6 +150,15 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         modules (the imputer, dask, ONNX); its interface may change between
         versions.
 
+    hole_model_ : dict or None
+        The model of which entries are missing, given a row's latent point,
+        that ``sample(missing=True)`` draws holes from and
+        :class:`VAEImputer` conditions on: per column (in ``codec_``'s
+        grouped order) its training share missing and a logistic regression
+        on z, kept where a likelihood-ratio test rejects the share alone. None
+        for models saved before it. For skvae's own modules; its interface may
+        change between versions.
+
     mean_ : ndarray of shape (n_features,)
         Per-column mean of the observed values, subtracted before encoding
         (zeros for ``"bernoulli"`` and for categorical columns).
@@ -719,6 +728,12 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         """How each column is encoded for the model (see the class's Attributes)."""
         check_is_fitted(self)
         return self._codec
+
+    @property
+    def hole_model_(self) -> dict | None:
+        """Which entries are missing, given z (see the class's Attributes)."""
+        check_is_fitted(self)
+        return getattr(self, "_holes", None)  # None: saved before the hole model
 
     @property
     def n_components_(self) -> int:

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 from skvae import VAETransformer
@@ -53,18 +54,43 @@ def test_holes_come_at_the_training_rate_and_with_the_other_columns(fitted):
 def test_a_column_keeps_its_regression_only_where_it_explains_the_holes(fitted):
     table, vae = fitted
     age = list(vae.codec_.order).index(1)
-    assert vae._holes["pvalue"][age] < 0.01  # the holes depend on the class
-    assert np.abs(vae._holes["coef"][age]).max() > 0.1
+    assert vae.hole_model_["pvalue"][age] < 0.01  # the holes depend on the class
+    assert np.abs(vae.hole_model_["coef"][age]).max() > 0.1
     # The same rows, their ages missing at random: nothing to regress on.
     rng = np.random.default_rng(1)
     at_random = table.assign(age=table["age"].fillna(35.0))
     at_random.loc[rng.random(len(table)) < 0.2, "age"] = np.nan
-    holes = VAETransformer(2, random_state=0).fit(at_random)._holes
+    holes = VAETransformer(2, random_state=0).fit(at_random).hole_model_
     assert holes["pvalue"][age] == 1.0 and not holes["coef"][age].any()
     assert holes["intercept"][age] == pytest.approx(
         np.log(holes["rate"][age] / (1 - holes["rate"][age]))
     )
     assert holes["rate"][age] == pytest.approx(at_random["age"].isna().mean())
+
+
+def test_log_prob_is_the_logistic_likelihood_of_the_holes():
+    from skvae._holes import log_prob
+
+    rng = np.random.default_rng(0)
+    model = {"coef": rng.normal(size=(3, 2)), "intercept": rng.normal(size=3)}
+    z = torch.as_tensor(rng.normal(size=(5, 4, 2)))  # (draws, rows, k)
+    missing = torch.as_tensor(rng.random((4, 3)) < 0.5)  # (rows, columns)
+    p = 1 / (1 + np.exp(-(z.numpy() @ model["coef"].T + model["intercept"])))
+    expected = np.where(missing.numpy(), np.log(p), np.log1p(-p)).sum(axis=-1)
+    assert_allclose(log_prob(model, z, missing).numpy(), expected, rtol=1e-12)
+
+
+def test_a_hole_model_saved_before_the_test_loads_and_draws(fitted):
+    _, vae = fitted
+    state = vae.__getstate__()
+    state["_holes"] = {k: v for k, v in state["_holes"].items() if k != "pvalue"}
+    loaded = VAETransformer()
+    loaded.__setstate__(state)
+    assert "pvalue" not in loaded.hole_model_
+    pd.testing.assert_frame_equal(
+        loaded.sample(300, random_state=1, missing=True),
+        vae.sample(300, random_state=1, missing=True),
+    )
 
 
 def test_the_values_drawn_do_not_depend_on_the_holes(fitted):

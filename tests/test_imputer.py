@@ -435,12 +435,12 @@ def mnar_table(n=1500, seed=0):
 def test_holes_that_depend_on_the_values_move_the_fills_their_way():
     table, holed = mnar_table()
     imputer = VAEImputer(1, hidden_layer_sizes=(32,), random_state=0).fit(holed)
-    holes = imputer.vae_._holes
+    holes = imputer.vae_.hole_model_
     assert (holes["pvalue"][holes["rate"] > 0] < 0.01).all()
     # The same model, told nothing of which entries are missing: a hole model
     # saved before the regressions were tested is not conditioned on.
     blind = pickle.loads(pickle.dumps(imputer))
-    del blind.vae_._holes["pvalue"]
+    del blind.vae_.hole_model_["pvalue"]
     hidden = holed["x1"].isna()
     truth = table.loc[hidden, "x1"]
     aware, unaware = imputer.transform(holed), blind.transform(holed)
@@ -457,3 +457,16 @@ def test_holes_that_depend_on_the_values_move_the_fills_their_way():
         f.loc[hidden, "high"] == table.loc[hidden, "high"] for f in (aware, unaware)
     ]
     assert right[0].mean() > right[1].mean() + 0.01
+
+
+def test_a_hole_model_without_regressions_leaves_the_fills_alone():
+    # Holes that the latent point does not explain: each column's missing rate,
+    # the same at every draw, moves no weight.
+    _, holed = mnar_table(400)
+    imputer = VAEImputer(1, **FAST).fit(holed)
+    holes = imputer.vae_.hole_model_
+    holes["coef"][:] = 0.0
+    holes["pvalue"][:] = 1.0
+    blind = pickle.loads(pickle.dumps(imputer))
+    del blind.vae_.hole_model_["pvalue"]
+    assert_frame_equal(imputer.transform(holed), blind.transform(holed), rtol=1e-12)
