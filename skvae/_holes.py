@@ -142,7 +142,6 @@ def pooled(
     """
     if before is None:
         return batch
-    batch_pvalue = batch.get("pvalue", np.ones_like(batch["rate"]))
     count = before["count"] + batch["count"]
     rate = (before["count"] * before["rate"] + batch["count"] * batch["rate"]) / count
     coef, intercept = batch["coef"].copy(), batch["intercept"].copy()
@@ -156,7 +155,7 @@ def pooled(
     intercept = np.where(fitted & partial, intercept + shift, 0.0)
     intercept[partial & ~fitted] = _logit(rate[partial & ~fitted])
     coef[~(fitted & partial)] = 0.0
-    pvalue = np.where(fitted & partial, batch_pvalue, 1.0)
+    pvalue = np.where(fitted & partial, batch["pvalue"], 1.0)
     return {
         "rate": rate,
         "coef": coef,
