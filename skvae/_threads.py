@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -83,8 +84,27 @@ def free_cores(limit: int) -> int:
     are instantaneous: read three times, 1 ms apart, the smallest is taken, since
     another process that keeps a core busy is there every time, while a thread
     of ours that stops between the two reads looks like someone else's once.
-    Without ``/proc``, every core counts as free.
+    The reading (about 3 ms) stands for ``PROBE_SECONDS``, so that calls in a
+    loop (a transform per batch) do not each pay it. Without ``/proc``, every
+    core counts as free.
     """
+    global _probe
+    now = time.monotonic()
+    taken, free = _probe
+    if now - taken > PROBE_SECONDS:
+        free = _probe_free_cores()
+        _probe = (now, free)
+    return max(1, min(limit, free))
+
+
+# Seconds a reading of the free cores stands. Another process that starts within
+# it gets a core shared with our team for at most this long.
+PROBE_SECONDS = 0.1
+_probe: tuple[float, int] = (-float("inf"), 0)
+
+
+def _probe_free_cores() -> int:
+    """Read the free cores now (see ``free_cores``)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -93,11 +113,11 @@ def free_cores(limit: int) -> int:
     for i in range(3):
         others = _others_running()
         if others is None:
-            return min(limit, cores)
+            return cores
         counts.append(others)
         if i < 2:
             threading.Event().wait(0.001)
-    return max(1, min(limit, cores - min(counts)))
+    return max(1, cores - min(counts))
 
 
 def _own_running() -> int:

@@ -116,3 +116,25 @@ def test_another_processs_busy_thread_is_seen():
         spinner.kill()
         spinner.wait()
     assert max(counts) >= 1
+
+
+def test_a_reading_of_the_free_cores_stands_a_moment(monkeypatch):
+    # Calls in a loop share one reading of /proc; a later call reads again, so
+    # a process that starts keeping a core busy is seen within PROBE_SECONDS.
+    readings = iter([2, 1])
+    reads = []
+
+    def probe():
+        reads.append(1)
+        return next(readings)
+
+    monkeypatch.setattr(_threads, "_probe_free_cores", probe)
+    monkeypatch.setattr(_threads, "_probe", (-float("inf"), 0))
+    monkeypatch.setattr(_threads, "PROBE_SECONDS", 60.0)
+    assert [_threads.free_cores(4) for _ in range(3)] == [2, 2, 2]
+    assert _threads.free_cores(1) == 1  # the same reading, under the caller's limit
+    assert len(reads) == 1
+    monkeypatch.setattr(_threads, "PROBE_SECONDS", 0.0)
+    time.sleep(0.01)
+    assert _threads.free_cores(4) == 1  # read again: a busy machine
+    assert len(reads) == 2
