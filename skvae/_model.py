@@ -93,13 +93,11 @@ def compress_beyond(
     beyond is 0.69, a thousand 6.9. Monotone, so rows keep their order.
 
     On the CPU, rows all in range (every training step of ``fit``) are
-    returned as they are after a cheaper test: on MNIST the formula cost 1.7 ms
-    of a 17.7 ms training step. On an accelerator the test would cost a
-    synchronisation with the host, and the formula is cheap there.
+    returned as they are after a cheaper test (one clamp, about a tenth of the
+    formula's time on a batch of 512 MNIST rows). On an accelerator the test
+    would cost a synchronisation with the host, and the formula is cheap there.
     """
-    if x.device.type == "cpu" and torch.equal(
-        torch.minimum(torch.maximum(x, low), high), x
-    ):
+    if x.device.type == "cpu" and torch.equal(torch.clamp(x, low, high), x):
         return x
     above = torch.relu(x - high)
     below = torch.relu(low - x)
