@@ -97,8 +97,8 @@ def free_cores(limit: int) -> int:
     return max(1, min(limit, free))
 
 
-# Seconds a reading of the free cores stands. Another process that starts within
-# it gets a core shared with our team for at most this long.
+# Seconds a reading of the free cores stands: a call may start from a reading up
+# to this old (a call keeps its thread count to its end, as it always did).
 PROBE_SECONDS = 0.1
 _probe: tuple[float, int] = (-float("inf"), 0)
 

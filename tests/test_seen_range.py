@@ -41,8 +41,12 @@ def test_compression_is_the_identity_in_range_and_logarithmic_beyond():
         [-1 - np.log(1001), 1],
     ]
     assert_allclose(got.numpy(), expected, rtol=1e-6)
-    # Rows all in range (a training batch) come back as they are.
-    assert torch.equal(compress_beyond(x[:3], low, high), x[:3])
+    # Rows all in range (a training batch) come back as they are, untouched;
+    # a hole's NaN still goes through the formula.
+    rows = x[:3]
+    assert compress_beyond(rows, low, high) is rows
+    holed = torch.tensor([[0.5, float("nan")]])
+    assert torch.isnan(compress_beyond(holed, low, high)[0, 1])
 
 
 def test_a_value_far_beyond_a_near_constant_column_keeps_the_latent_near(fitted):
