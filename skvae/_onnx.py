@@ -99,7 +99,9 @@ def to_onnx(
         A few rows of input, from which skl2onnx names and types the graph's
         inputs: a numeric array gives one input ``X`` of shape (N, n_features); a
         DataFrame gives one input per column, of shape (N, 1), named after it
-        (strings for categorical columns). Not used with ``decoder=True``.
+        (strings for categorical columns; float64 for pandas' nullable
+        ``Int64``, ``boolean`` and ``Float64`` columns, NaN where missing). Not
+        used with ``decoder=True``.
 
     decoder : bool, default=False
         Export ``inverse_transform`` of a VAETransformer instead: one input
@@ -153,7 +155,34 @@ def to_onnx(
     register_onnx_converter()
     if target_opset is not None and target_opset < _MIN_OPSET:
         raise ValueError(f"target_opset must be at least {_MIN_OPSET}.")
+    X = _numpy_columns(X)
     return skl2onnx.to_onnx(model, X, target_opset=target_opset, options=options)
+
+
+def _numpy_columns(X: Any) -> Any:
+    """``X`` with pandas' nullable numeric and boolean columns as NumPy floats.
+
+    skl2onnx types a DataFrame's inputs from NumPy dtypes and refuses pandas'
+    nullable ones (``Int64``, ``boolean``, ``Float64``), which ``fit`` accepts.
+    Such a column can hold a missing value, which only a float input can carry
+    (NaN reads as missing in the graph): it becomes a float64 input
+    (``Float32``: float32).
+    """
+    if not isinstance(X, pd.DataFrame):
+        return X
+    converted = {
+        name: column.astype(
+            np.float32 if column.dtype == pd.Float32Dtype() else np.float64
+        )
+        for name, column in X.items()
+        if isinstance(column.dtype, (pd.api.extensions.ExtensionDtype))
+        and (
+            pd.api.types.is_numeric_dtype(column.dtype)
+            or pd.api.types.is_bool_dtype(column.dtype)
+        )
+        and not isinstance(column.dtype, pd.CategoricalDtype)
+    }
+    return X.assign(**converted) if converted else X
 
 
 # -- skl2onnx's side -----------------------------------------------------------------

@@ -110,6 +110,27 @@ def test_dataframes_with_categorical_columns_get_one_input_per_column():
     assert_allclose(Z, pipe["vae"].transform(test), atol=1e-5, rtol=0)
 
 
+def test_pandas_nullable_columns_become_float_inputs():
+    # Int64, boolean and Float64 columns (each with holes), which fit accepts:
+    # skl2onnx refuses their dtypes, so they become float64 inputs, NaN missing.
+    rng = np.random.default_rng(1)
+    n = 300
+    holes = rng.random((n, 3)) < 0.15
+    df = pd.DataFrame(
+        {
+            "count": pd.array(rng.poisson(3, n), dtype="Int64"),
+            "flag": pd.array(rng.random(n) < 0.4, dtype="boolean"),
+            "score": pd.array(rng.normal(size=n), dtype="Float64"),
+        }
+    ).mask(holes)
+    vae = VAETransformer(2, **ONNX_FIT).fit(df)
+    onx = to_onnx(vae, df.iloc[:5])
+    assert [i.type.tensor_type.elem_type for i in onx.graph.input] == [11, 11, 11]
+    feeds = {c: df[c].astype(float).to_numpy().reshape(-1, 1) for c in df}
+    (Z,) = run(onx, feeds)
+    assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
+
+
 def test_inside_a_column_transformer(numeric):
     X_train, X_test, y_train = numeric
     columns = ColumnTransformer(
