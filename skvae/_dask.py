@@ -174,6 +174,15 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"Expected a 2-D dask array, got {X.ndim} dimensions.")
+        if any(np.isnan(size) for size in X.chunks[0]):
+            # A boolean mask leaves the blocks' lengths unknown: one pass finds
+            # them, as dask advises (``compute_chunk_sizes``).
+            X = X.compute_chunk_sizes()
+        if X.shape[0] == 0:
+            raise _no_rows(estimator, X.numblocks[0])
+        if 0 in X.chunks[0]:  # dask's nanmin fails on an empty block
+            sizes = X.chunks[0]
+            X = da.concatenate([X.blocks[i] for i, n in enumerate(sizes) if n])
         X = X.rechunk({1: -1})
         parts, frame = list(X.blocks), False
     elif isinstance(X, dd.DataFrame):
@@ -189,6 +198,8 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
     dtypes, level_counts = _learned_levels(statistics.pop("levels"))
     statistics["counts"] |= level_counts
     n_rows = int(sum(lengths))
+    if n_rows == 0:
+        raise _no_rows(estimator, len(parts))
     held_share = 0.0
     if estimator.early_stopping:
         held_share = min(estimator.validation_fraction, MAX_VALIDATION_ROWS / n_rows)
@@ -251,6 +262,15 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
         attributes["module_"], setup.values, setup.observed
     )
     return attributes
+
+
+def _no_rows(estimator: Any, n_parts: int) -> ValueError:
+    """Return the error of a fit on a dask collection with all partitions empty."""
+    return ValueError(
+        f"The dask collection has no rows: its {n_parts} partitions are all "
+        "empty (as a filter can leave them). "
+        f"{type(estimator).__name__} needs at least one row to fit."
+    )
 
 
 def _split(

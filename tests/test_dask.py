@@ -261,6 +261,31 @@ def test_empty_partitions_left_by_a_filter(client, table):
     assert vae.transform(nothing).compute().shape == (0, 2)
 
 
+def test_a_filter_that_leaves_no_rows_is_a_clear_error(client, table):
+    vae = VAETransformer(2, **FAST).fit(table)
+    before = vae.transform(table)
+    lazy = dd.from_pandas(table, npartitions=4)
+    with pytest.raises(ValueError, match="no rows: its 4 partitions are all empty"):
+        vae.fit(lazy[lazy["f64"] > 1e9])
+    masked = da.from_array(np.ones((40, 2)), chunks=10)
+    with pytest.raises(ValueError, match="no rows"):
+        VAETransformer(2, **FAST).fit(masked[masked[:, 0] > 2])
+    assert_allclose(vae.transform(table), before)  # the fitted model stands
+
+
+def test_fit_an_array_a_mask_left_with_unknown_and_empty_blocks(client):
+    # A boolean mask leaves a dask array's block lengths unknown (nan), and
+    # here the last two blocks empty, on which dask's nanmin fails.
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    keep = np.arange(400) < 150
+    lazy = da.from_array(X, chunks=(100, 3))[da.from_array(keep, chunks=100)]
+    assert np.isnan(lazy.chunks[0]).all()
+    vae = VAETransformer(2, **FAST).fit(lazy)
+    assert vae.n_samples_seen_ == 150
+    assert_allclose(vae.mean_, X[keep].mean(axis=0))
+    assert_allclose(vae.transform(lazy).compute(), vae.transform(X[keep]), atol=1e-6)
+
+
 def test_imputer_transform_maps_over_partitions_with_empty_ones(client, table):
     from skvae import VAEImputer
 
