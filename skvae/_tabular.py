@@ -812,7 +812,8 @@ def fit_encode(
             i = cont[int(np.argmax(missing.all(axis=0)))]
             raise ValueError(
                 f"Column {_label(names[i], is_frame)} has no observed values: "
-                "every entry is missing. Drop it before fitting."
+                "every entry is missing. Drop it before fitting (partial_fit: "
+                "start the stream with a batch that observes it)."
             )
         # Column statistics over the observed entries, all columns at once.
         # (NumPy's nan-functions copy the data: only pay for them when needed.)
@@ -1846,7 +1847,8 @@ def _fit_discrete(
     if len(categories) == 0:
         raise ValueError(
             f"Column {label} has no observed values: every entry is missing. Drop "
-            "it before fitting."
+            "it before fitting (partial_fit: start the stream with a batch that "
+            "observes it)."
         )
     if len(categories) > MAX_CATEGORIES:
         raise too_many_levels(label, len(categories), len(values))

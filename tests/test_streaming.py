@@ -87,6 +87,16 @@ def test_fit_starts_afresh_and_partial_fit_continues_a_fit():
     assert not np.array_equal(fresh.transform(data), before)
 
 
+def test_a_first_batch_that_never_observes_a_column_says_how_to_start():
+    table = make_table()
+    first = table.iloc[:100].assign(f64=np.nan)
+    with pytest.raises(ValueError, match=r"'f64' has no observed.*partial_fit: start"):
+        VAETransformer(2, **STREAM).partial_fit(first)
+    first = table.iloc[:100].assign(obj=None)
+    with pytest.raises(ValueError, match=r"'obj' has no observed.*partial_fit: start"):
+        VAETransformer(2, **STREAM).partial_fit(first)
+
+
 def test_later_batches_need_the_first_batchs_columns():
     table = make_table()
     vae = VAETransformer(2, **STREAM).partial_fit(table.iloc[:120])
