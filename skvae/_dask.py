@@ -176,8 +176,9 @@ def fit_dask(estimator: Any, X: Any, hooks: Any = None) -> dict[str, Any]:
             raise ValueError(f"Expected a 2-D dask array, got {X.ndim} dimensions.")
         if any(np.isnan(size) for size in X.chunks[0]):
             # A boolean mask leaves the blocks' lengths unknown: one pass finds
-            # them, as dask advises (``compute_chunk_sizes``).
-            X = X.compute_chunk_sizes()
+            # them, as dask advises (``compute_chunk_sizes``, which works in
+            # place: on a copy, to leave the caller's array as it was).
+            X = X.copy().compute_chunk_sizes()
         if X.shape[0] == 0:
             raise _no_rows(estimator, X.numblocks[0])
         if 0 in X.chunks[0]:  # dask's nanmin fails on an empty block

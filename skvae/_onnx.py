@@ -160,29 +160,42 @@ def to_onnx(
 
 
 def _numpy_columns(X: Any) -> Any:
-    """``X`` with pandas' nullable numeric and boolean columns as NumPy floats.
+    """``X`` with its columns in dtypes that skl2onnx types inputs from.
 
-    skl2onnx types a DataFrame's inputs from NumPy dtypes and refuses pandas'
-    nullable ones (``Int64``, ``boolean``, ``Float64``), which ``fit`` accepts.
-    Such a column can hold a missing value, which only a float input can carry
-    (NaN reads as missing in the graph): it becomes a float64 input
-    (``Float32``: float32).
+    skl2onnx reads a DataFrame's input types from NumPy dtypes, and takes a
+    column for strings only if its first value is one. pandas' nullable and
+    pyarrow numbers and booleans (``Int64``, ``boolean``, ``Float64``,
+    ``int64[pyarrow]``), which ``fit`` accepts and skl2onnx refuses, can hold a
+    missing value, which only a float input carries (NaN reads as missing in
+    the graph): they become float64 inputs (float32 ones stay float32). String
+    columns (pandas' ``str`` and ``string`` dtypes) and categorical columns of
+    text levels become object columns: string inputs, whatever their first value.
+    The graph names its inputs after the columns, which must be strings.
     """
     if not isinstance(X, pd.DataFrame):
         return X
-    converted = {
-        name: column.astype(
-            np.float32 if column.dtype == pd.Float32Dtype() else np.float64
+    labels = [name for name in X.columns if not isinstance(name, str)]
+    if labels:
+        raise TypeError(
+            "to_onnx names the graph's inputs after the DataFrame's columns, which "
+            f"must be strings; got {labels[:5]!r}. Rename them, e.g. "
+            "X.set_axis([str(c) for c in X.columns], axis=1), when fitting too."
         )
-        for name, column in X.items()
-        if isinstance(column.dtype, (pd.api.extensions.ExtensionDtype))
-        and (
-            pd.api.types.is_numeric_dtype(column.dtype)
-            or pd.api.types.is_bool_dtype(column.dtype)
-        )
-        and not isinstance(column.dtype, pd.CategoricalDtype)
-    }
-    return X.assign(**converted) if converted else X
+    dtypes: dict[str, Any] = {}
+    for name, column in X.items():
+        dtype = column.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            if pd.api.types.is_string_dtype(dtype.categories.dtype):
+                dtypes[name] = object
+        elif isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(
+                dtype
+            ):
+                single = getattr(dtype, "numpy_dtype", None) == np.float32
+                dtypes[name] = np.float32 if single else np.float64
+            elif pd.api.types.is_string_dtype(dtype):
+                dtypes[name] = object
+    return X.astype(dtypes) if dtypes else X
 
 
 # -- skl2onnx's side -----------------------------------------------------------------

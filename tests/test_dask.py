@@ -281,6 +281,7 @@ def test_fit_an_array_a_mask_left_with_unknown_and_empty_blocks(client):
     lazy = da.from_array(X, chunks=(100, 3))[da.from_array(keep, chunks=100)]
     assert np.isnan(lazy.chunks[0]).all()
     vae = VAETransformer(2, **FAST).fit(lazy)
+    assert np.isnan(lazy.chunks[0]).all()  # the caller's array as it was
     assert vae.n_samples_seen_ == 150
     assert_allclose(vae.mean_, X[keep].mean(axis=0))
     assert_allclose(vae.transform(lazy).compute(), vae.transform(X[keep]), atol=1e-6)

@@ -123,12 +123,37 @@ def test_pandas_nullable_columns_become_float_inputs():
             "score": pd.array(rng.normal(size=n), dtype="Float64"),
         }
     ).mask(holes)
+    df["small"] = pd.array(rng.poisson(1, n), dtype="UInt8")
+    df["single"] = pd.Series(rng.normal(size=n), dtype="float32[pyarrow]")
     vae = VAETransformer(2, **ONNX_FIT).fit(df)
     onx = to_onnx(vae, df.iloc[:5])
-    assert [i.type.tensor_type.elem_type for i in onx.graph.input] == [11, 11, 11]
+    double, single = 11, 1  # ONNX's element types
+    types = [i.type.tensor_type.elem_type for i in onx.graph.input]
+    assert types == [double, double, double, double, single]
     feeds = {c: df[c].astype(float).to_numpy().reshape(-1, 1) for c in df}
+    feeds["single"] = feeds["single"].astype(np.float32)
     (Z,) = run(onx, feeds)
     assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", ["category", "string", "str"])
+def test_text_columns_are_string_inputs_whatever_their_first_value(dtype):
+    # skl2onnx types a column as strings from its first value: a missing one
+    # made a categorical column an integer input and a string column an error.
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    df["c"] = df["c"].astype(dtype).mask(df.index == 0)
+    vae = VAETransformer(2, **ONNX_FIT).fit(df)
+    onx = to_onnx(vae, df.iloc[:5])
+    assert onx.graph.input[1].type.tensor_type.elem_type == 8  # string
+    text = df["c"].astype(object).where(df["c"].notna(), "")
+    feeds = {"x": df[["x"]].to_numpy(), "c": text.to_numpy(dtype=object)[:, None]}
+    (Z,) = run(onx, feeds)
+    assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
+    numbered = df.set_axis([0, 1], axis=1)
+    numbered_vae = VAETransformer(2, **ONNX_FIT).fit(numbered)
+    with pytest.raises(TypeError, match=r"must be strings; got \[0, 1\]"):
+        to_onnx(numbered_vae, numbered.iloc[:5])
 
 
 def test_inside_a_column_transformer(numeric):
