@@ -103,6 +103,16 @@ PROBE_SECONDS = 0.1
 _probe: tuple[float, int] = (-float("inf"), 0)
 
 
+def _forget_probe() -> None:
+    """Drop the reading: a forked child's own threads are not its parent's."""
+    global _probe
+    _probe = (-float("inf"), 0)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_forget_probe)
+
+
 def _probe_free_cores() -> int:
     """Read the free cores now (see ``free_cores``)."""
     try:

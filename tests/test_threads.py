@@ -1,5 +1,6 @@
 """Torch threads sized to the work: the choice, and the caller's setting kept."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -137,3 +138,17 @@ def test_a_reading_of_the_free_cores_stands_a_moment(monkeypatch):
     monkeypatch.setattr(_threads, "_probe", (-float("inf"), 0))  # it has expired
     assert _threads.free_cores(4) == 1  # read again: a busy machine
     assert len(reads) == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks")
+def test_a_forked_child_reads_the_free_cores_afresh(monkeypatch):
+    monkeypatch.setattr(_threads, "_probe", (time.monotonic(), 1))
+    monkeypatch.setattr(_threads, "PROBE_SECONDS", 60.0)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its reading is gone
+        os.write(write, b"1" if _threads._probe[0] == -float("inf") else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert _threads._probe[1] == 1  # the parent keeps its own
