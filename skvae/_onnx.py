@@ -99,8 +99,9 @@ def to_onnx(
         A few rows of input, from which skl2onnx names and types the graph's
         inputs: a numeric array gives one input ``X`` of shape (N, n_features); a
         DataFrame gives one input per column, of shape (N, 1), named after it
-        (strings for categorical columns; float64 for pandas' nullable
-        ``Int64``, ``boolean`` and ``Float64`` columns, NaN where missing). Not
+        (strings for categorical and text columns, whatever their first value;
+        float64 for pandas' nullable and pyarrow numbers and booleans, such as
+        ``Int64``, NaN where missing); its column names must be strings. Not
         used with ``decoder=True``.
 
     decoder : bool, default=False
