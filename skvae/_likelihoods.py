@@ -9,7 +9,7 @@ the model.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -163,6 +163,8 @@ class GaussianLikelihood(nn.Module):
             width = np.where(fine, 0.0, width)
         plain = (width == 0) & np.isinf(low) & np.isinf(high)
         self.censored = bool(np.isfinite(low).any() or np.isfinite(high).any())
+        # Read once here, not at every step: which sides have masses.
+        self.sides = mass_sides(self.low, self.high) if self.censored else None
         device, dtype = self.width.device, self.width.dtype
         self.tailed = self.tail_index = None
         if (share > 0).any():
@@ -285,15 +287,16 @@ class GaussianLikelihood(nn.Module):
         if not self.censored:
             return out
         sd = torch.exp(0.5 * log_var)
-        low, high = self.low, self.high
-        has_low, has_high = torch.isfinite(low), torch.isfinite(high)
-        lim_low = _finite(low) - LOCATION_LIMIT * sd
-        lim_high = _finite(high) + LOCATION_LIMIT * sd
-        beta = LOCATION_SHARPNESS
-        above = lim_low + sd * F.softplus((out - lim_low) / sd, beta)
-        out = torch.where(has_low, above, out)
-        below = lim_high - sd * F.softplus((lim_high - out) / sd, beta)
-        return torch.where(has_high, below, out)
+        sides, beta = self.sides, LOCATION_SHARPNESS
+        if sides.lows is not None:
+            lim_low = sides.low0 - LOCATION_LIMIT * sd
+            above = lim_low + sd * F.softplus((out - lim_low) / sd, beta)
+            out = torch.where(sides.lows, above, out)
+        if sides.highs is not None:
+            lim_high = sides.high0 + LOCATION_LIMIT * sd
+            below = lim_high - sd * F.softplus((lim_high - out) / sd, beta)
+            out = torch.where(sides.highs, below, out)
+        return out
 
     def squared_residuals(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """Return the expected (x - location)^2 per entry, for the EM of variances.
@@ -338,7 +341,9 @@ class GaussianLikelihood(nn.Module):
             if self.tailed is not None:
                 index = self.tail_index[0]
                 tail = (index, self.tail_share[index], self.tail_sd[index])
-            return masses_log_prob(x, out, log_var, self.low, self.high, tail)
+            return masses_log_prob(
+                x, out, log_var, self.low, self.high, tail, self.sides
+            )
         out = self.located(out, log_var)
         log_p = _log_density(x, out, log_var)
         index, edges = self.gridded, None
@@ -645,6 +650,41 @@ def interval_log_prob(
     return torch.where(exact, interval, torch.where(narrow, centred, density))
 
 
+class MassSides(NamedTuple):
+    """Which features have a point mass on which side, for ``masses_log_prob``.
+
+    ``low0`` and ``high0``: the bounds, 0 where there is none; ``lows`` and
+    ``highs``: the features with a low (high) mass, None where no feature has
+    one, so that the work of a side none has is skipped; ``no_lows`` and
+    ``no_highs``: their complements; ``constant``: whether some feature has
+    both masses at one value (an entry can be at both).
+    """
+
+    low0: torch.Tensor
+    high0: torch.Tensor
+    lows: torch.Tensor | None
+    highs: torch.Tensor | None
+    no_lows: torch.Tensor | None
+    no_highs: torch.Tensor | None
+    constant: bool
+
+
+def mass_sides(low: torch.Tensor, high: torch.Tensor) -> MassSides:
+    """Return the ``MassSides`` of bounds ``low`` and ``high`` (reads them back)."""
+    has_low, has_high = torch.isfinite(low), torch.isfinite(high)
+    lows = has_low if bool(has_low.any()) else None
+    highs = has_high if bool(has_high.any()) else None
+    return MassSides(
+        _finite(low),
+        _finite(high),
+        lows,
+        highs,
+        None if lows is None else ~lows,
+        None if highs is None else ~highs,
+        bool((has_low & has_high & (low >= high)).any()),
+    )
+
+
 def masses_log_prob(
     x: torch.Tensor,
     out: torch.Tensor,
@@ -652,6 +692,7 @@ def masses_log_prob(
     low: torch.Tensor,
     high: torch.Tensor,
     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    sides: MassSides | None = None,
 ) -> torch.Tensor:
     """``GaussianLikelihood.log_prob`` where no feature has bins (maps or not).
 
@@ -663,16 +704,19 @@ def masses_log_prob(
     same numbers as the general path, with the derivatives
     written out and computed in the same pass: autograd takes that path as
     some hundred small operations, and on images (669 of MNIST's 784 pixels
-    have a mass) they were most of a training step.
+    have a mass) they were most of a training step. ``sides``: the bounds'
+    ``mass_sides``, computed once by the caller (None: here).
     """
+    if sides is None:
+        sides = mass_sides(low, high)
     if torch.is_grad_enabled() and (out.requires_grad or log_var.requires_grad):
-        return _MassesLogProb.apply(x, out, log_var, low, high, tail)
-    return _masses_log_prob(x, out, log_var, low, high, tail)[0]
+        return _MassesLogProb.apply(x, out, log_var, low, high, tail, sides)
+    return _masses_log_prob(x, out, log_var, low, high, tail, sides)[0]
 
 
 class _MassesLogProb(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, *args: torch.Tensor | None) -> torch.Tensor:
+    def forward(ctx: Any, *args: Any) -> torch.Tensor:
         log_p, d_out, d_log_var = _masses_log_prob(*args, derivatives=True)
         ctx.save_for_backward(d_out, d_log_var)
         ctx.out_shape = args[1].shape
@@ -685,7 +729,7 @@ class _MassesLogProb(torch.autograd.Function):
         n = d_log_var.shape[-1]
         grad_out = (grad * d_out).sum_to_size(ctx.out_shape)
         grad_log_var = (grad * d_log_var).reshape(-1, n).sum(0)
-        return None, grad_out, grad_log_var, None, None, None
+        return None, grad_out, grad_log_var, None, None, None, None
 
 
 def _masses_log_prob(
@@ -695,41 +739,60 @@ def _masses_log_prob(
     low: torch.Tensor,
     high: torch.Tensor,
     tail: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    sides: MassSides,
     derivatives: bool = False,
 ) -> tuple[torch.Tensor, ...]:
     """``masses_log_prob``, and with ``derivatives`` its derivatives by entry.
 
     Returns the log-probabilities and, with ``derivatives``, their derivatives
     with respect to ``out`` and to ``log_var`` (per entry, not yet summed).
+    Each step is taken only for the sides some feature has a mass on: on small
+    tables the number of operations, not their size, is the cost.
     """
     x, out = torch.broadcast_tensors(x, out)
     sd = torch.exp(0.5 * log_var)
-    has_low, has_high = torch.isfinite(low), torch.isfinite(high)
-    low0, high0 = _finite(low), _finite(high)
-    at_low, at_high = x <= low, x >= high
-    masses = (at_low, at_low | at_high, at_low & at_high)
-    # The location bound (``GaussianLikelihood.located``), d/d out and d/d sd.
+    low0, high0, lows, highs = sides.low0, sides.high0, sides.lows, sides.highs
+    # The location bound (``GaussianLikelihood.located``), d/d out and d/d sd
+    # (None: 1 and 0, no bound on that side).
     lim, beta = LOCATION_LIMIT, LOCATION_SHARPNESS
-    floor = low0 - lim * sd
-    u = (out - floor) / sd
-    soft, slope = F.softplus(u, beta), torch.sigmoid(beta * u)
-    m = torch.where(has_low, floor + sd * soft, out)
-    m_out = torch.where(has_low, slope, 1.0)
-    m_sd = torch.where(has_low, soft - lim + slope * (lim - u), 0.0)
-    cap = high0 + lim * sd
-    v = (cap - m) / sd
-    soft, slope = F.softplus(v, beta), torch.sigmoid(beta * v)
-    m = torch.where(has_high, cap - sd * soft, m)
-    through = torch.where(has_high, slope, 1.0)
-    m_out = through * m_out
-    m_sd = torch.where(has_high, lim - soft - slope * (lim - v), 0.0) + through * m_sd
-    log_p, p_m, p_sd = _censored(x, m, sd, low0, high0, masses, derivatives)
+    m, m_out, m_sd = out, None, None
+    if lows is not None:
+        floor = low0 - lim * sd
+        u = (out - floor) / sd
+        soft = F.softplus(u, beta)
+        m = torch.where(lows, floor + sd * soft, out)
+        if derivatives:
+            slope = torch.sigmoid(beta * u)
+            m_out = slope.masked_fill(sides.no_lows, 1.0)
+            m_sd = (soft - lim + slope * (lim - u)).masked_fill(sides.no_lows, 0.0)
+    if highs is not None:
+        cap = high0 + lim * sd
+        v = (cap - m) / sd
+        soft = F.softplus(v, beta)
+        m = torch.where(highs, cap - sd * soft, m)
+        if derivatives:
+            slope = torch.sigmoid(beta * v)
+            through = slope.masked_fill(sides.no_highs, 1.0)
+            d_sd = (lim - soft - slope * (lim - v)).masked_fill(sides.no_highs, 0.0)
+            m_sd = d_sd if m_sd is None else d_sd + through * m_sd
+            m_out = through if m_out is None else through * m_out
+    at_low = None if lows is None else x <= low
+    at_high = None if highs is None else x >= high
+    if at_low is None or at_high is None:
+        censored = at_high if at_low is None else at_low
+        masses = (at_low, censored, None)
+    else:
+        censored = at_low | at_high
+        masses = (at_low, censored, (at_low & at_high) if sides.constant else None)
+    log_p, p_m, p_sd = _censored(x, m, sd, 0.5 * log_var, sides, masses, derivatives)
     if tail is not None:  # the mixture, on the features with a tail only
         index, share, tail_sd = tail
         x, m, narrow = x[..., index], m[..., index], log_p[..., index]
-        masses = tuple(mass[..., index] for mass in masses)
-        low0, high0 = low0[index], high0[index]
-        wide, w_m, _ = _censored(x, m, tail_sd, low0, high0, masses, derivatives)
+        masses = tuple(None if v is None else v[..., index] for v in masses)
+        tail_sides = sides._replace(low0=low0[index], high0=high0[index])
+        wide, w_m, _ = _censored(
+            x, m, tail_sd, torch.log(tail_sd), tail_sides, masses, derivatives
+        )
         narrow = narrow + torch.log1p(-share)
         mixed = torch.logaddexp(narrow, wide + torch.log(share))
         log_p = log_p.index_copy(-1, index, mixed)
@@ -740,34 +803,52 @@ def _masses_log_prob(
             p_sd = p_sd.index_copy(-1, index, weight * p_sd[..., index])
     if not derivatives:
         return (log_p,)
-    return log_p, p_m * m_out, (p_sd + p_m * m_sd) * (0.5 * sd)
+    d_out = p_m if m_out is None else p_m * m_out
+    d_sd = p_sd if m_sd is None else p_sd + p_m * m_sd
+    return log_p, d_out, d_sd * (0.5 * sd)
 
 
 def _censored(
     x: torch.Tensor,
     m: torch.Tensor,
     sd: torch.Tensor,
-    low0: torch.Tensor,
-    high0: torch.Tensor,
-    masses: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    log_sd: torch.Tensor,
+    sides: MassSides,
+    masses: tuple[torch.Tensor | None, torch.Tensor, torch.Tensor | None],
     derivatives: bool,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Log-probabilities under N(m, sd^2) censored at the masses, d/d m, d/d sd.
 
-    ``masses``: the entries at the low mass, at either, and at both.
+    ``masses``: the entries at the low mass (None: no feature has one), at
+    either, and at both (None: none can be).
     """
     at_low, censored, both = masses
     t = (x - m) / sd
-    density = -0.5 * (_LOG_2PI + t * t) - torch.log(sd)
-    beyond = torch.where(at_low, low0 - m, m - high0) / sd
+    density = -0.5 * (_LOG_2PI + t * t) - log_sd
+    if sides.highs is None:
+        beyond = (sides.low0 - m) / sd
+    elif sides.lows is None:
+        beyond = (m - sides.high0) / sd
+    else:
+        beyond = torch.where(at_low, sides.low0 - m, m - sides.high0) / sd
     tail = torch.special.log_ndtr(beyond)
-    log_p = torch.where(both, 0.0, torch.where(censored, tail, density))
+    log_p = torch.where(censored, tail, density)
+    if both is not None:
+        log_p = log_p.masked_fill(both, 0.0)
     if not derivatives:
         return log_p, None, None
     ratio = _mills_ratio(beyond, tail) / sd  # d log Phi(b) / d b
-    d_m = torch.where(censored, torch.where(at_low, -ratio, ratio), t / sd)
+    if sides.highs is None:
+        towards = -ratio
+    elif sides.lows is None:
+        towards = ratio
+    else:
+        towards = torch.where(at_low, -ratio, ratio)
+    d_m = torch.where(censored, towards, t / sd)
     d_sd = torch.where(censored, -ratio * beyond, (t * t - 1.0) / sd)
-    return log_p, torch.where(both, 0.0, d_m), torch.where(both, 0.0, d_sd)
+    if both is not None:
+        d_m, d_sd = d_m.masked_fill(both, 0.0), d_sd.masked_fill(both, 0.0)
+    return log_p, d_m, d_sd
 
 
 def _finite(bound: torch.Tensor) -> torch.Tensor:

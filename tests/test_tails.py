@@ -164,21 +164,29 @@ def test_draws_of_a_near_constant_column_stay_near_constant(fitted):
     assert (drawn["constant"] == 2.5).all()
 
 
+@pytest.mark.parametrize("sides", ["both", "low", "high"])
 @pytest.mark.parametrize("mapped", [False, True])
 @pytest.mark.parametrize("tailed", [False, True])
-def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed, mapped):
+def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(
+    tailed, mapped, sides
+):
     # Point masses without bins (image pixels at 0 and 1, mapped to normal
     # scores or not) go through ``masses_log_prob``, whose derivatives are
     # written out: the same log-probabilities and gradients as the general
     # path, at the masses, off them, at both masses of a constant feature,
     # with locations beyond the location bound, and with a sample dimension
-    # in front.
+    # in front; with masses on both sides, or on one side only (its own
+    # shorter path: exact zeros, a cap).
     torch.manual_seed(0)
     d, n = 12, 40
     low = np.full(d, -np.inf)
     low[:8], low[10] = -0.5, 0.3
     high = np.full(d, np.inf)
     high[4:9], high[10] = 1.0, 0.3 - 1e-6  # feature 10: constant at 0.3
+    if sides == "low":
+        high[:] = np.inf
+    elif sides == "high":
+        low[:] = -np.inf
     share = np.zeros(d)
     if tailed:
         share[[0, 5, 9, 10]] = 0.02
@@ -212,8 +220,13 @@ def test_point_masses_alone_take_a_fused_path_with_the_same_numbers(tailed, mapp
         for got, expected in zip(*results, strict=True):
             assert_allclose(got.numpy(), expected.numpy(), rtol=1e-7, atol=1e-9)
         assert torch.isfinite(results[0][0]).all()
-        at_both = results[0][0][..., x[:, 10] == 0.3, 10]  # probability 1
-        assert_allclose(at_both.numpy(), 0.0, atol=1e-12)
+        if sides == "both":
+            at_both = results[0][0][..., x[:, 10] == 0.3, 10]  # probability 1
+            assert_allclose(at_both.numpy(), 0.0, atol=1e-12)
+        sided = likelihood.sides
+        assert (sided.lows is None) == (sides == "high")
+        assert (sided.highs is None) == (sides == "low")
+        assert sided.constant == (sides == "both")
     # The written-out derivatives against finite differences.
     from skvae._likelihoods import masses_log_prob
 
