@@ -132,19 +132,17 @@ def encode_checked(
     X: Any,
     likelihood: str,
     handle_unknown: str,
-    strict: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Encode a validated table for a fitted model: (values, observed).
 
-    The one path from rows to the model's space after fit: it checks that the
-    values suit the likelihood (see ``check_likelihood_range``); ``strict``
-    (training batches) makes a categorical column whose values are not of its
-    levels' kind (text for numbers, numbers for text) an error.
+    The one path from rows to the model's space after fit, for training
+    batches and inference alike: a categorical column whose values are not of
+    its levels' kind (text for numbers or flags, numbers for text) is an
+    error, since every entry would read as an unknown level (as missing, under
+    ``handle_unknown="ignore"``), and the values must suit the likelihood
+    (see ``check_likelihood_range``).
     """
-    if strict:
-        values, observed = codec.encode(X, handle_unknown, strict=True)
-    else:
-        values, observed = codec.encode(X, handle_unknown)
+    values, observed = codec.encode(X, handle_unknown, strict=True)
     check_likelihood_range(likelihood, codec, values, observed)
     return values, observed
 

@@ -245,7 +245,7 @@ def next_batch(
         # x_old = (x - m) / s and x_new = (x - m') / s': x_old = a x_new + c.
         units = (new_scale / scale, (new_mean - mean) / scale, before.std == 0)
     values, observed = encode_checked(
-        new_codec, X, estimator.likelihood, estimator.handle_unknown, strict=True
+        new_codec, X, estimator.likelihood, estimator.handle_unknown
     )
     if estimator.handle_unknown == "ignore":
         _warn_unknown(codec, X)

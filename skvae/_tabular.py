@@ -489,8 +489,10 @@ class TableCodec:
 
         ``continuous`` is the raw continuous block of ``X`` when the caller has it
         already (``fit_encode``), so that the columns are not parsed twice. With
-        ``strict``, a categorical column of text levels that arrives as numbers is
-        an error rather than a column of unknown levels (for training batches).
+        ``strict``, a categorical column of text levels that arrives as numbers
+        (or of numbers or flags that arrives as text) is an error rather than a
+        column of unknown levels (for a fitted model's input, see
+        ``encode_checked``).
         """
         n_rows = X.shape[0]
         if strict:
@@ -558,8 +560,10 @@ class TableCodec:
                 raise ValueError(
                     f"Column {_label(column.name, True)} had the levels "
                     f"{list(column.categories)[:5]} in training but holds "
-                    f"{'numbers' if numbers else 'text'} (dtype {dtype}) here: every "
-                    "batch needs the columns and dtypes the model was trained on."
+                    f"{'numbers' if numbers else 'text'} (dtype {dtype}) here, so "
+                    "every entry would read as an unknown level: pass the column "
+                    "with the kind of values (numbers, flags or text) the model "
+                    "was trained on."
                 )
 
     def unknown_levels(self, X: Any) -> dict[Any, list]:

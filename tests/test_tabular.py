@@ -204,6 +204,31 @@ def test_unseen_categories_are_ignored_by_default(fitted_table, table):
         strict.transform(rows)
 
 
+@pytest.mark.parametrize(
+    "column, values, kind",
+    [
+        ("flag", lambda c: c.astype(str), "text"),  # True/False read from a CSV
+        ("text", lambda c: c.map({"a": 0, "b": 1, "c": 2}), "numbers"),  # codes
+    ],
+)
+@pytest.mark.parametrize("method", ["transform", "score_samples", "score"])
+def test_a_column_of_the_wrong_kind_is_an_error_not_a_column_of_holes(
+    fitted_table, table, column, values, kind, method
+):
+    # Every entry of such a column is an unknown level, which
+    # handle_unknown="ignore" would read as missing: the latent of a table
+    # without that column, and a higher score, with no word. partial_fit
+    # already refused it; transform and the scores do too.
+    rows = table.iloc[:20].copy()
+    rows[column] = values(rows[column])
+    with pytest.raises(ValueError, match=rf"'{column}' had the levels.*{kind}"):
+        getattr(fitted_table, method)(rows)
+    # A column of holes only is still missing values, whatever its dtype.
+    holes = table.iloc[:20].copy()
+    holes[column] = np.nan
+    getattr(fitted_table, method)(holes)
+
+
 # --- errors --------------------------------------------------------------------------
 
 
