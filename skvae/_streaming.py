@@ -209,7 +209,7 @@ def first_batch(
 
 def next_batch(
     estimator: Any, fitted: dict[str, Any], X: Any, sample_weight: Any = None
-) -> tuple[dict[str, Any], Batch]:
+) -> tuple[dict[str, Any], Batch | None]:
     """Validate a later batch and update the column statistics with it.
 
     ``fitted`` holds the current ``_codec``, ``module_``, ``_stream`` (None after
@@ -217,9 +217,17 @@ def next_batch(
     ``n_samples_seen_`` and ``loss_curve_``. Returns them with the codec of the
     updated statistics, and the batch encoded by it. Rows of weight 0 are left
     out; levels the codec does not know are missing values, with a warning
-    (an error with ``handle_unknown="error"``).
+    (an error with ``handle_unknown="error"``). A batch of no rows (a
+    partition a filter left empty) returns ``fitted`` as it is and no batch.
     """
     X = validate_table(estimator, X, reset=False)
+    if X.shape[0] == 0:
+        if sample_weight is not None and np.size(sample_weight):
+            raise ValueError(
+                f"sample_weight has {np.size(sample_weight)} entries for a batch "
+                "of 0 rows."
+            )
+        return fitted, None
     weights = check_weights(sample_weight, X)
     keep = np.flatnonzero(weights > 0)
     X, weights = take_rows(X, keep), weights[keep]

@@ -463,7 +463,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         X : array-like of shape (n_samples, n_features)
             A batch of rows. The first batch needs at least two rows and fixes
             the categories of each column and the PCA start: give it every
-            level. Shuffle the rows across batches: the network learns by
+            level. A later batch of no rows (a partition a filter left empty)
+            changes nothing. Shuffle the rows across batches: the network learns by
             gradient steps and favours what the latest batches show.
 
         y : None
@@ -499,7 +500,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                     "_holes": getattr(self, "_holes", None),  # None: saved before
                 }
                 fitted, batch = next_batch(self, current, X, sample_weight)
-            fitted |= stream_batch(self, fitted, batch)
+            if batch is not None:  # None: no rows, nothing to learn
+                fitted |= stream_batch(self, fitted, batch)
         # One dict update, which other threads cannot interleave with: they see
         # the model before this batch or after it, never a mix.
         self.__dict__.update(fitted)

@@ -325,3 +325,23 @@ def test_a_stream_of_categories_only_saves_and_loads():
         loaded.partial_fit(table).transform(table),
         vae.partial_fit(table).transform(table),
     )
+
+
+@pytest.mark.parametrize("start", ["fit", "partial_fit"])
+def test_a_batch_of_no_rows_changes_nothing(start):
+    # A partition a filter left empty, in a loop over partitions or dask-ml's
+    # Incremental: the model, its counts and its stream are as they were.
+    table = make_table()
+    first, second = table.iloc[:120], table.iloc[120:]
+    vae = getattr(VAETransformer(2, **STREAM), start)(first)
+    before = vae.transform(second)
+    counts = (vae.n_samples_seen_, vae.n_iter_, len(vae.loss_curve_))
+    assert vae.partial_fit(second.iloc[:0]) is vae
+    assert_allclose(vae.transform(second), before, rtol=0, atol=0)
+    assert (vae.n_samples_seen_, vae.n_iter_, len(vae.loss_curve_)) == counts
+    with pytest.raises(ValueError, match="sample_weight has 3 entries"):
+        vae.partial_fit(second.iloc[:0], sample_weight=np.ones(3))
+    vae.partial_fit(second)  # and the stream goes on
+    assert vae.n_samples_seen_ == counts[0] + len(second)
+    with pytest.raises(ValueError, match="0 sample"):  # a first batch needs rows
+        VAETransformer(2, **STREAM).partial_fit(first.iloc[:0])
