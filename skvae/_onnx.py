@@ -98,11 +98,13 @@ def to_onnx(
     X : array-like or DataFrame, default=None
         A few rows of input, from which skl2onnx names and types the graph's
         inputs: a numeric array gives one input ``X`` of shape (N, n_features); a
-        DataFrame gives one input per column, of shape (N, 1), named after it
-        (strings for categorical and text columns, whatever their first value;
-        float64 for pandas' nullable and pyarrow numbers and booleans, such as
-        ``Int64``, NaN where missing); its column names must be strings. Not
-        used with ``decoder=True``.
+        DataFrame gives one input per column, of shape (N, 1), named after it:
+        strings for text columns and categorical columns of text levels,
+        whatever their first value; floats for every column of numbers or
+        flags (integers, booleans, pandas' nullable and pyarrow dtypes such as
+        ``Int64``, categorical columns of number levels), NaN where missing,
+        in the frame's float type (float32 when all its float columns are);
+        its column names must be strings. Not used with ``decoder=True``.
 
     decoder : bool, default=False
         Export ``inverse_transform`` of a VAETransformer instead: one input
@@ -164,14 +166,18 @@ def _numpy_columns(X: Any) -> Any:
     """``X`` with its columns in dtypes that skl2onnx types inputs from.
 
     skl2onnx reads a DataFrame's input types from NumPy dtypes, and takes a
-    column for strings only if its first value is one. pandas' nullable and
-    pyarrow numbers and booleans (``Int64``, ``boolean``, ``Float64``,
-    ``int64[pyarrow]``), which ``fit`` accepts and skl2onnx refuses, can hold a
-    missing value, which only a float input carries (NaN reads as missing in
-    the graph): they become float64 inputs (float32 ones stay float32). String
+    column for strings only if its first value is one. Only a float input
+    carries a missing value (NaN reads as missing in the graph), so every
+    column of numbers or flags becomes a float input: NumPy's integers and
+    booleans, pandas' nullable and pyarrow numbers and booleans (``Int64``,
+    ``boolean``, ``Float64``, ``int64[pyarrow]``), which ``fit`` accepts and
+    skl2onnx refuses, categorical columns of number or flag levels, and object
+    columns of flags (a bool column with holes). They take the float type of
+    the frame's float columns: float32 when all of those are float32, float64
+    otherwise (float32 nullable and pyarrow columns stay float32). String
     columns (pandas' ``str`` and ``string`` dtypes) and categorical columns of
-    text levels become object columns: string inputs, whatever their first value.
-    The graph names its inputs after the columns, which must be strings.
+    text levels become object columns: string inputs, whatever their first
+    value. The graph names its inputs after the columns, which must be strings.
     """
     if not isinstance(X, pd.DataFrame):
         return X
@@ -182,20 +188,34 @@ def _numpy_columns(X: Any) -> Any:
             f"must be strings; got {labels[:5]!r}. Rename them, e.g. "
             "X.set_axis([str(c) for c in X.columns], axis=1), when fitting too."
         )
+    floats = [d for d in X.dtypes if isinstance(d, np.dtype) and d.kind == "f"]
+    single = bool(floats) and all(d == np.float32 for d in floats)
+    number = np.float32 if single else np.float64
+    types = pd.api.types
     dtypes: dict[str, Any] = {}
     for name, column in X.items():
         dtype = column.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            if pd.api.types.is_string_dtype(dtype.categories.dtype):
-                dtypes[name] = object
+            levels = dtype.categories.dtype
+            if types.is_string_dtype(levels):
+                flags = len(dtype.categories) and all(
+                    isinstance(v, bool | np.bool_) for v in dtype.categories
+                )
+                dtypes[name] = number if flags else object
+            elif types.is_bool_dtype(levels) or types.is_numeric_dtype(levels):
+                dtypes[name] = number
         elif isinstance(dtype, pd.api.extensions.ExtensionDtype):
-            if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(
-                dtype
-            ):
-                single = getattr(dtype, "numpy_dtype", None) == np.float32
-                dtypes[name] = np.float32 if single else np.float64
-            elif pd.api.types.is_string_dtype(dtype):
+            if types.is_bool_dtype(dtype) or types.is_numeric_dtype(dtype):
+                own = getattr(dtype, "numpy_dtype", None) == np.float32
+                dtypes[name] = np.float32 if own else number
+            elif types.is_string_dtype(dtype):
                 dtypes[name] = object
+        elif dtype.kind in "biu":
+            dtypes[name] = number
+        elif dtype.kind == "O":
+            seen = column[column.notna()]
+            if len(seen) and all(isinstance(v, bool | np.bool_) for v in seen):
+                dtypes[name] = number
     return X.astype(dtypes) if dtypes else X
 
 

@@ -136,6 +136,43 @@ def test_pandas_nullable_columns_become_float_inputs():
     assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("single", [False, True])
+def test_numbers_and_flags_are_float_inputs_that_carry_holes(single):
+    # NumPy integers and booleans, a categorical column of integer levels and
+    # an object column of flags (a bool column with holes) are float inputs in
+    # the frame's float type: a service feeds every such column as floats,
+    # NaN where a value is missing, which int64 and bool inputs cannot carry.
+    rng = np.random.default_rng(3)
+    n = 300
+    t = rng.normal(size=n)
+    df = pd.DataFrame(
+        {
+            "x": (t + 0.2 * rng.normal(size=n)).astype(
+                np.float32 if single else np.float64
+            ),
+            "age": np.rint(40 + 10 * t).astype(np.int64),
+            "member": t + rng.normal(size=n) > 0,
+            "small": (rng.random(n) < 0.3).astype(np.uint8) + 2 * (t > 1),
+            "level": pd.Categorical(np.where(t > 0, 2, 1)),
+            "active": pd.Series(t > 0.3, dtype=object).mask(rng.random(n) < 0.1),
+        }
+    )
+    vae = VAETransformer(2, **ONNX_FIT).fit(df)
+    onx = to_onnx(vae, df.iloc[:5])
+    element = 1 if single else 11  # float, double
+    assert [i.type.tensor_type.elem_type for i in onx.graph.input] == [element] * 6
+    test = df.astype({"age": float, "member": object, "small": float}).copy()
+    test.iloc[::7, 1] = np.nan
+    test.iloc[1::7, 2] = None
+    test.iloc[2::7, 3] = np.nan
+    test.iloc[3::7, 4] = np.nan
+    dtype = np.float32 if single else np.float64
+    feeds = {c: test[[c]].astype(float).to_numpy(dtype) for c in test.columns}
+    (Z,) = run(onx, feeds)
+    assert np.isfinite(Z).all()
+    assert_allclose(Z, vae.transform(test), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("dtype", ["category", "string", "str"])
 def test_text_columns_are_string_inputs_whatever_their_first_value(dtype):
     # skl2onnx types a column as strings from its first value: a missing one
@@ -235,10 +272,7 @@ def test_both_graphs_follow_the_maps_of_quantile_scaling(numeric):
     test.iloc[::5, 1] = np.nan  # a hole: 0 on the scores
     test.iloc[1, 2] = 1e3  # beyond the training range: the end segment's line
     onx = to_onnx(vae, test.iloc[:5])
-    feeds = {
-        c: test[[c]].to_numpy(np.int64 if c == "count" else np.float32)
-        for c in test.columns
-    }
+    feeds = {c: test[[c]].to_numpy(np.float32) for c in test.columns}
     (Z,) = run(onx, feeds)
     assert_allclose(Z, vae.transform(test), atol=1e-4, rtol=1e-4)
     (decoded,) = run(to_onnx(vae, decoder=True), {"Z": Z})
