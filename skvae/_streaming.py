@@ -181,6 +181,21 @@ def _restore(
         stream.module.set_seen_range(*seen)
 
 
+def stream_state(stream: Stream) -> tuple[tuple, RunningMoments | None]:
+    """Copy what a batch changes in ``stream``, for ``restore_stream``.
+
+    For a caller that must undo a batch after ``stream_batch`` returned (a
+    callback that fails at the end of ``partial_fit``).
+    """
+    return _saved(stream), stream.moments
+
+
+def restore_stream(stream: Stream, state: tuple[tuple, RunningMoments | None]) -> None:
+    """Put ``stream`` back as ``stream_state`` copied it."""
+    saved, stream.moments = state
+    _restore(stream, saved)
+
+
 def first_batch(
     estimator: Any, X: Any, sample_weight: Any = None
 ) -> tuple[dict, Batch]:

@@ -426,11 +426,11 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 from ._setup import fit_arrays
 
                 fitted = fit_arrays(self, X, y, sample_weight, hooks)
-        # fit starts afresh: no optimizer state from earlier partial_fit calls.
-        self.__dict__.pop("_stream", None)
-        self.__dict__.update(fitted)
-        if hooks is not None:  # after the model is whole, whatever a callback does
-            hooks.end(fitted)
+            # fit starts afresh: no optimizer state from earlier partial_fit calls.
+            self.__dict__.pop("_stream", None)
+            self.__dict__.update(fitted)
+            if hooks is not None:  # on the whole model; if it fails, the fit does
+                hooks.end(fitted)
         return self
 
     @available_if(_without_labels)
@@ -481,17 +481,24 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
             The estimator, trained on one more batch.
         """
         from ._callbacks import fit_hooks
-        from ._streaming import first_batch, next_batch, stream_batch
+        from ._streaming import (
+            first_batch,
+            next_batch,
+            restore_stream,
+            stream_batch,
+            stream_state,
+        )
 
         hooks = fit_hooks(self, X, y, task_name="partial_fit")
         if hooks is not None:
             hooks.begin()
         with all_or_nothing(self):  # a failed batch leaves the model as it was
+            stream, state = getattr(self, "_stream", None), None  # None after fit
             if not hasattr(self, "module_"):
                 fitted, batch = first_batch(self, X, sample_weight)
             else:
                 current = {
-                    "_stream": getattr(self, "_stream", None),  # None after fit
+                    "_stream": stream,
                     **{
                         name: getattr(self, name)
                         for name in ("_codec", "module_", "n_iter_", "n_samples_seen_")
@@ -501,12 +508,19 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 }
                 fitted, batch = next_batch(self, current, X, sample_weight)
             if batch is not None:  # None: no rows, nothing to learn
+                if hooks is not None and stream is not None:
+                    state = stream_state(stream)  # a callback may fail at the end
                 fitted |= stream_batch(self, fitted, batch)
-        # One dict update, which other threads cannot interleave with: they see
-        # the model before this batch or after it, never a mix.
-        self.__dict__.update(fitted)
-        if hooks is not None:  # after the model is whole, whatever a callback does
-            hooks.end(fitted)
+            # One dict update, which other threads cannot interleave with: they
+            # see the model before this batch or after it, never a mix.
+            self.__dict__.update(fitted)
+            if hooks is not None:  # on the whole model; if it fails, the batch does
+                try:
+                    hooks.end(fitted)
+                except BaseException:
+                    if state is not None:  # the stream trained in place
+                        restore_stream(stream, state)
+                    raise
         return self
 
     def transform(self, X: ArrayLike) -> NDArray[np.floating]:

@@ -109,3 +109,40 @@ def test_callbacks_are_not_saved_with_the_model(blobs):
     restored = pickle.loads(pickle.dumps(vae))
     assert not hasattr(restored, "_skl_callbacks")
     assert_array_equal(restored.transform(blobs), vae.transform(blobs))
+
+
+class FailsAtTheEnd(Recorder):
+    """A callback whose work at the end of the whole call fails (its I/O, say)."""
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        if context.task_name in ("fit", "partial_fit"):
+            raise RuntimeError("the callback failed")
+        return False
+
+
+def test_a_callback_failing_at_the_end_fails_the_whole_fit(blobs):
+    # The call raises, so it must leave the model as it was: a caller that
+    # retries the batch would otherwise train on it twice.
+    vae = VAETransformer(2, **FAST).fit(blobs)
+    before = pickle.dumps(vae)
+    vae.set_callbacks(FailsAtTheEnd())
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        vae.fit(blobs * 10)
+    vae.set_callbacks()
+    assert pickle.dumps(vae) == before
+    # partial_fit with a stream going on: the stream trains in place, and is
+    # put back too, so that the next batch continues as if the failed one had
+    # never been passed.
+    first, second, third = np.array_split(blobs, 3)
+    vae, reference = (VAETransformer(2, **FAST).partial_fit(first) for _ in range(2))
+    vae.partial_fit(second)
+    reference.partial_fit(second)
+    counts = (vae.n_samples_seen_, vae.n_iter_)
+    vae.set_callbacks(FailsAtTheEnd())
+    with pytest.raises(RuntimeError, match="the callback failed"):
+        vae.partial_fit(third * 10)
+    vae.set_callbacks()
+    assert (vae.n_samples_seen_, vae.n_iter_) == counts
+    vae.partial_fit(third)
+    reference.partial_fit(third)
+    assert_array_equal(vae.transform(blobs), reference.transform(blobs))
