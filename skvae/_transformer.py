@@ -570,6 +570,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         # A DataFrame of latent points (transform's pandas output) names its rows:
         # the decoded rows keep those labels, so that they align with the data.
         index = X.index if isinstance(X, pd.DataFrame) else None
+        if index is not None and X.shape[1] == 0:  # n_components=0: no dtype
+            X = np.empty((len(X), 0))  # to read the float type from
         n_components = self.n_components_
         Z = check_array(
             X,

@@ -648,6 +648,12 @@ def test_n_components_0_is_the_independent_columns_model():
         vae.inverse_transform(np.zeros((2, 0))), [X.mean(axis=0)] * 2, atol=0.05
     )
     assert vae.sample(5, random_state=0).shape == (5, 4)
+    # The pandas latent (no columns, so no dtype) decodes too, keeping its index.
+    framed = clone(vae).set_output(transform="pandas").fit(X)
+    Z = framed.transform(X[:3])
+    assert Z.shape == (3, 0)
+    assert_allclose(framed.inverse_transform(Z), vae.inverse_transform(Z.to_numpy()))
+    assert_allclose(framed.inverse_transform(Z), [X.mean(axis=0)] * 3, atol=0.05)
     assert vae.kl_per_component_.shape == vae.explained_variance_ratio_.shape == (0,)
     search = GridSearchCV(VAETransformer(random_state=0), {"n_components": [0, 2]})
     assert search.fit(X).best_params_ == {"n_components": 2}
