@@ -744,6 +744,7 @@ def _check_column(column: Any) -> None:
     dtype = column["dtype"]
     if not (isinstance(dtype, dict) and isinstance(dtype.get("type"), str)):
         raise _invalid(field, f"dtype must be a dict with a 'type', got {_show(dtype)}")
+    _check_dtype(field, column, kind)
     numeric_levels = column.get("numeric_levels", False)  # absent before 0.1
     if not isinstance(numeric_levels, bool | np.bool_):
         raise _invalid(
@@ -755,6 +756,52 @@ def _check_column(column: Any) -> None:
         _check_statistics(field, column)
     else:
         _check_levels(field, column, kind)
+
+
+def _check_dtype(field: str, column: dict[str, Any], kind: str) -> None:
+    """Check that a column's dtype is one and can hold the column's levels.
+
+    Outputs are cast to it: a discrete column's dtype of another kind than its
+    levels (integers for flags, numbers for text) would change every output's
+    values. A continuous column's may be any (``categorical_features=[]``
+    models flags and numbers written as text as numbers).
+    """
+    data = column["dtype"]
+    if data["type"] in ("numpy", "pandas") and not isinstance(data.get("name"), str):
+        # np.dtype(None) is float64: a missing name would not fail, but change
+        raise _invalid(field, f"dtype must name its dtype, got {_show(data)}")
+    try:
+        dtype = _dtype_from_data(data)
+    except (TypeError, ValueError, KeyError, ImportError) as error:
+        raise _invalid(field, f"dtype {_show(data)} is no dtype ({error})") from None
+    types = pd.api.types
+    if isinstance(dtype, pd.CategoricalDtype):
+        held = "categories"
+    elif types.is_bool_dtype(dtype):
+        held = "flags"
+    elif isinstance(dtype, np.dtype) and dtype.kind == "O":
+        held = "objects"
+    elif types.is_string_dtype(dtype):  # str, string, pyarrow's strings
+        held = "text"
+    elif types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype):
+        held = "numbers"
+    else:  # dates, complex numbers: fit takes none
+        raise _invalid(field, f"dtype {dtype} is none that fit takes")
+    levels = column["categories"]
+    if kind == CONTINUOUS or not (isinstance(levels, list | tuple) and levels):
+        return  # _check_levels names a discrete column's missing levels
+    if all(isinstance(v, bool | np.bool_) for v in levels):
+        values = "flags"
+    elif all(isinstance(v, str) for v in levels):
+        values = "text"
+    else:
+        values = "numbers"
+    if held not in (values, "objects", "categories"):
+        raise _invalid(
+            field,
+            f"dtype {dtype} holds {held}, but the column's levels are {values}: "
+            "outputs cast to it would change",
+        )
 
 
 def _check_statistics(field: str, column: dict[str, Any]) -> None:
@@ -772,6 +819,14 @@ def _check_statistics(field: str, column: dict[str, Any]) -> None:
             field,
             f"low ({_show(column['low'])}) is above high ({_show(column['high'])}): "
             "the range seen in training, which outputs are clipped to",
+        )
+    low, high, mean = column["low"], column["high"], column["mean"]
+    slack = 1e-9 * max(1.0, abs(low), abs(high)) + 1e-6 * (high - low)
+    if not low - slack <= mean <= high + slack:  # a mean of values in the range
+        raise _invalid(
+            field,
+            f"mean ({_show(mean)}) lies outside the range seen in training, "
+            f"[{_show(low)}, {_show(high)}], which holds every value it averages",
         )
     if column["categories"] is not None or column["frequencies"] is not None:
         raise _invalid(field, "a continuous column has no categories or frequencies")

@@ -351,6 +351,39 @@ TABLE_EDITS = [
         id="low above high",
     ),
     pytest.param(
+        _edit_column(F64, {"high": -2.0, "low": -3.0}),
+        r"_codec column 'f64': mean \(.*\) lies outside the range seen in "
+        r"training, \[-3\.0, -2\.0\]",
+        id="range below the mean",
+    ),
+    pytest.param(
+        _edit_column(FLAG, {"dtype": {"type": "numpy", "name": None}}),
+        r"_codec column 'flag': dtype must name its dtype",
+        id="dtype without a name",
+    ),
+    pytest.param(
+        _edit_column(FLAG, {"dtype": {"type": "numpy", "name": "|i1"}}),
+        r"_codec column 'flag': dtype int8 holds numbers, but the column's levels "
+        "are flags",
+        id="flags given an integer dtype",
+    ),
+    pytest.param(
+        _edit_column(TEXT, {"dtype": {"type": "pandas", "name": "Float64"}}),
+        r"_codec column 'text': dtype Float64 holds numbers, but the column's "
+        "levels are text",
+        id="text given a number dtype",
+    ),
+    pytest.param(
+        _edit_column(F64, {"dtype": {"type": "numpy", "name": "<M8[ns]"}}),
+        r"_codec column 'f64': dtype datetime64\[ns\] is none that fit takes",
+        id="a date dtype",
+    ),
+    pytest.param(
+        _edit_column(F64, {"dtype": {"type": "numpy", "name": "no such"}}),
+        r"_codec column 'f64': dtype .* is no dtype",
+        id="unknown dtype",
+    ),
+    pytest.param(
         _edit_column(F64, {"kind": "ordinal"}),
         r"_codec column 'f64': kind must be .* got 'ordinal'",
         id="unknown column kind",
