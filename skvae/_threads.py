@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Integral
 from typing import Any
 
 import torch
@@ -60,6 +61,13 @@ def choose_threads(setting: Any, work: float) -> int | None:
     if setting is None or getattr(_local, "saved", None) is not None:
         return None  # torch's setting, or that of the skvae call around this one
     if setting != "auto":
+        # fit validates the parameter, but a set_params after it reaches here
+        if isinstance(setting, bool) or not (
+            isinstance(setting, Integral) and setting >= 1
+        ):
+            raise ValueError(
+                f"n_threads must be an int >= 1, 'auto' or None; got {setting!r}."
+            )
         return int(setting)
     if work < PARALLEL_WORK:
         return 1

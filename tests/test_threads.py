@@ -152,3 +152,14 @@ def test_a_forked_child_reads_the_free_cores_afresh(monkeypatch):
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     assert _threads._probe[1] == 1  # the parent keeps its own
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, "two", True])
+def test_a_bad_n_threads_set_after_fit_is_a_clear_error(blobs, value):
+    # fit validates its parameters; set_params after it does not, and torch's
+    # own error ("set_num_threads expects a positive integer") named no
+    # parameter.
+    vae = VAETransformer(2, **FAST).fit(blobs)
+    vae.set_params(n_threads=value)
+    with pytest.raises(ValueError, match="n_threads must be an int >= 1"):
+        vae.transform(blobs)
