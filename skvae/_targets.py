@@ -69,7 +69,9 @@ def fit_targets(y: Any, n_rows: int) -> tuple[TargetCodec, np.ndarray]:
             f"shape {values.shape}."
         )
     missing = np.asarray(pd.isna(values), dtype=bool)
-    if values.ndim == 2 and values.shape[1] == 1:
+    if values.ndim == 2 and values.shape[1] == 1 and values.dtype.kind != "f":
+        # a column of labels; a column of floats is a continuous target, whole
+        # numbers too (ages, counts), which 1-D read as classes
         values, missing = values[:, 0], missing[:, 0]
     if values.ndim == 2:
         return _fit_continuous(values, missing)
@@ -141,19 +143,36 @@ def _nullable(y: pd.Series | pd.DataFrame) -> bool:
 
 
 def _typed(values: np.ndarray) -> np.ndarray:
-    """Booleans held as objects (a column with holes) as a bool array.
+    """Booleans and numbers held as objects as a bool, int or float array.
 
-    scikit-learn's ``type_of_target`` reads an object array of True and False as
-    ``"unknown"``; as bools they are the binary labels they are.
+    A column with holes, a nullable or pyarrow dtype (``Int64``, ``boolean``,
+    ``int64[pyarrow]``), a categorical of numbers or a list with None come as
+    objects, which scikit-learn's ``type_of_target`` reads as ``"unknown"``; in
+    their own dtype they are the labels or targets they are.
     """
-    if values.dtype == object and all(isinstance(v, bool | np.bool_) for v in values):
+    if values.dtype != object or not values.size:
+        return values
+    if all(isinstance(v, bool | np.bool_) for v in values):
         return values.astype(bool)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        return values.astype(np.int64)
+    if all(
+        isinstance(v, int | float | np.integer | np.floating)
+        and not isinstance(v, bool | np.bool_)
+        for v in values
+    ):
+        return values.astype(np.float64)
     return values
 
 
 def _target_type(values: np.ndarray) -> str:
     try:
         return type_of_target(values, input_name="y")
+    except TypeError:  # np.unique cannot order strings and numbers
+        raise ValueError(
+            "y mixes labels of different types (e.g. strings and numbers), which "
+            "cannot be ordered as classes. Convert them to one type."
+        ) from None
     except ValueError as exc:
         raise ValueError(f"y cannot be read as targets: {exc}") from None
 
@@ -175,7 +194,13 @@ def _fit_continuous(
             "column of class labels, or continuous targets."
         ) from None
     kind = _target_type(np.where(missing, 0.0, numbers))
-    if kind in ("multilabel-indicator", "multiclass-multioutput"):
+    floats = values.dtype.kind == "f" or (
+        values.dtype == object
+        and any(isinstance(v, float | np.floating) for v in values[~missing])
+    )
+    if kind in ("multilabel-indicator", "multiclass-multioutput") and not floats:
+        # integer columns: one-hot or several label columns, which the head
+        # cannot take; float columns are continuous targets, whole or not
         raise ValueError(
             f"y is {kind!r} (scikit-learn's type_of_target); the label head takes "
             "one column of class labels, or continuous targets. Pass a 1-D y, or "

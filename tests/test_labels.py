@@ -83,6 +83,7 @@ def test_rows_without_labels_train_the_model(digits):
         (np.eye(200, 3, dtype=int), "multilabel-indicator"),
         (np.array([{"a": 1}] * 200), "Unknown label type"),
         (np.r_[np.inf, np.zeros(199) + 0.5], "infinity"),
+        (np.array(["two", 0, 1, 2] * 50, dtype=object), "mixes labels of different"),
     ],
     ids=[
         "all-minus-one",
@@ -92,6 +93,7 @@ def test_rows_without_labels_train_the_model(digits):
         "multilabel",
         "dict",
         "inf",
+        "strings-and-numbers",
     ],
 )
 def test_bad_labels_get_clear_errors(blobs, y, match):
@@ -256,3 +258,53 @@ def test_boolean_labels_with_holes(blobs, make_y):
     vae = VAETransformer(2, target_weight=5.0, **FAST).fit(blobs, y)
     assert vae.classes_.tolist() == [False, True] and vae.target_type_ == "binary"
     assert vae.sample(4, y=True, random_state=0).shape == (4, blobs.shape[1])
+
+
+@pytest.mark.parametrize(
+    "make_y, kind",
+    [
+        (lambda c: pd.Series(c, dtype="Int64"), "multiclass"),
+        (
+            lambda c: pd.Series(c, dtype="Int64").mask(np.arange(len(c)) % 5 == 0),
+            "multiclass",
+        ),
+        (lambda c: pd.Series(c, dtype="int64[pyarrow]"), "multiclass"),
+        (lambda c: pd.Series(pd.Categorical(c)), "multiclass"),
+        (
+            lambda c: [None if i % 5 == 0 else int(v) for i, v in enumerate(c)],
+            "multiclass",
+        ),
+        (lambda c: pd.Series(c + 0.5, dtype="Float64"), "continuous"),
+        (
+            lambda c: [None if i % 5 == 0 else v + 0.5 for i, v in enumerate(c)],
+            "continuous",
+        ),
+        (lambda c: c.astype(float).reshape(-1, 1), "continuous"),
+        (
+            lambda c: pd.DataFrame({"a": c * 10.0, "b": c * 1.0}),
+            "continuous-multioutput",
+        ),
+    ],
+    ids=[
+        "Int64",
+        "Int64-with-NA",
+        "pyarrow-ints",
+        "categorical-ints",
+        "ints-with-None",
+        "Float64",
+        "floats-with-None",
+        "a-column-of-whole-floats",
+        "columns-of-whole-floats",
+    ],
+)
+def test_labels_and_targets_in_the_dtypes_users_have(blobs, make_y, kind):
+    # Nullable and pyarrow dtypes, categoricals and lists with None come as
+    # objects, which type_of_target calls "unknown": they are read in their own
+    # dtype. Floats given as columns are continuous targets, whole or not (1-D
+    # whole floats read as classes, as type_of_target reads them).
+    codes = (blobs[:, 0] > 0).astype(int) + (blobs[:, 1] > 0)
+    vae = VAETransformer(2, target_weight=5.0, **FAST).fit(blobs, make_y(codes))
+    assert vae.target_type_ == kind
+    if kind == "multiclass":
+        assert vae.classes_.tolist() == [0, 1, 2]
+        assert vae.sample(3, y=2, random_state=0).shape == (3, blobs.shape[1])
