@@ -233,7 +233,8 @@ def next_batch(
     updated statistics, and the batch encoded by it. Rows of weight 0 are left
     out; levels the codec does not know are missing values, with a warning
     (an error with ``handle_unknown="error"``). A batch of no rows (a
-    partition a filter left empty) returns ``fitted`` as it is and no batch.
+    partition a filter left empty), or of rows all of weight 0, returns
+    ``fitted`` as it is and no batch.
     """
     X = validate_table(estimator, X, reset=False)
     if X.shape[0] == 0:
@@ -243,6 +244,10 @@ def next_batch(
                 "of 0 rows."
             )
         return fitted, None
+    if sample_weight is not None and np.ndim(sample_weight) == 1:
+        given = np.asarray(sample_weight)
+        if len(given) == X.shape[0] and given.dtype.kind in "biuf" and not given.any():
+            return fitted, None  # every row of weight 0: left out, as in a batch
     weights = check_weights(sample_weight, X)
     keep = np.flatnonzero(weights > 0)
     X, weights = take_rows(X, keep), weights[keep]

@@ -463,9 +463,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         X : array-like of shape (n_samples, n_features)
             A batch of rows. The first batch needs at least two rows and fixes
             the categories of each column and the PCA start: give it every
-            level. A later batch of no rows (a partition a filter left empty)
-            changes nothing. Shuffle the rows across batches: the network learns by
-            gradient steps and favours what the latest batches show.
+            level. A later batch of no rows (a partition a filter left empty),
+            or whose rows all have weight 0, changes nothing. Shuffle the rows
+            across batches: the network learns by gradient steps and favours
+            what the latest batches show.
 
         y : None
             Ignored; present for API consistency. ``partial_fit`` trains without

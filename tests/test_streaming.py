@@ -341,6 +341,12 @@ def test_a_batch_of_no_rows_changes_nothing(start):
     assert (vae.n_samples_seen_, vae.n_iter_, len(vae.loss_curve_)) == counts
     with pytest.raises(ValueError, match="sample_weight has 3 entries"):
         vae.partial_fit(second.iloc[:0], sample_weight=np.ones(3))
+    # Rows all of weight 0 are left out, as rows of weight 0 in any batch.
+    vae.partial_fit(second, sample_weight=np.zeros(len(second)))
+    assert_allclose(vae.transform(second), before, rtol=0, atol=0)
+    assert (vae.n_samples_seen_, vae.n_iter_, len(vae.loss_curve_)) == counts
+    with pytest.raises(ValueError, match="Negative values"):
+        vae.partial_fit(second, sample_weight=-np.ones(len(second)))
     vae.partial_fit(second)  # and the stream goes on
     assert vae.n_samples_seen_ == counts[0] + len(second)
     with pytest.raises(ValueError, match="0 sample"):  # a first batch needs rows
