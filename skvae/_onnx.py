@@ -103,8 +103,9 @@ def to_onnx(
         whatever their first value; floats for every column of numbers or
         flags (integers, booleans, pandas' nullable and pyarrow dtypes such as
         ``Int64``, categorical columns of number levels), NaN where missing,
-        in the frame's float type (float32 when all its float columns are);
-        its column names must be strings. Not used with ``decoder=True``.
+        all in one float type (float32 when every float column of the frame
+        is float32, else float64); its column names must be strings. Not used
+        with ``decoder=True``.
 
     decoder : bool, default=False
         Export ``inverse_transform`` of a VAETransformer instead: one input
@@ -172,9 +173,10 @@ def _numpy_columns(X: Any) -> Any:
     booleans, pandas' nullable and pyarrow numbers and booleans (``Int64``,
     ``boolean``, ``Float64``, ``int64[pyarrow]``), which ``fit`` accepts and
     skl2onnx refuses, categorical columns of number or flag levels, and object
-    columns of flags (a bool column with holes). They take the float type of
-    the frame's float columns: float32 when all of those are float32, float64
-    otherwise (float32 nullable and pyarrow columns stay float32). String
+    columns of flags (a bool column with holes). All of them, and the float
+    columns, take one float type, so that a model after the VAETransformer
+    exports for it: float32 when every float column (NumPy, nullable or
+    pyarrow) is float32, float64 otherwise. String
     columns (pandas' ``str`` and ``string`` dtypes) and categorical columns of
     text levels become object columns: string inputs, whatever their first
     value. The graph names its inputs after the columns, which must be strings.
@@ -188,8 +190,8 @@ def _numpy_columns(X: Any) -> Any:
             f"must be strings; got {labels[:5]!r}. Rename them, e.g. "
             "X.set_axis([str(c) for c in X.columns], axis=1), when fitting too."
         )
-    floats = [d for d in X.dtypes if isinstance(d, np.dtype) and d.kind == "f"]
-    single = bool(floats) and all(d == np.float32 for d in floats)
+    floats = [t for t in map(_float_type, X.dtypes) if t is not None]
+    single = bool(floats) and all(t == np.float32 for t in floats)
     number = np.float32 if single else np.float64
     types = pd.api.types
     dtypes: dict[str, Any] = {}
@@ -206,17 +208,25 @@ def _numpy_columns(X: Any) -> Any:
                 dtypes[name] = number
         elif isinstance(dtype, pd.api.extensions.ExtensionDtype):
             if types.is_bool_dtype(dtype) or types.is_numeric_dtype(dtype):
-                own = getattr(dtype, "numpy_dtype", None) == np.float32
-                dtypes[name] = np.float32 if own else number
+                dtypes[name] = number
             elif types.is_string_dtype(dtype):
                 dtypes[name] = object
-        elif dtype.kind in "biu":
+        elif dtype.kind in "biuf" and dtype != number:
             dtypes[name] = number
         elif dtype.kind == "O":
             seen = column[column.notna()]
             if len(seen) and all(isinstance(v, bool | np.bool_) for v in seen):
                 dtypes[name] = number
     return X.astype(dtypes) if dtypes else X
+
+
+def _float_type(dtype: Any) -> np.dtype | None:
+    """Return the NumPy float type of a NumPy, nullable or pyarrow float dtype."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return None
+    if not isinstance(dtype, np.dtype):
+        dtype = getattr(dtype, "numpy_dtype", None)
+    return dtype if isinstance(dtype, np.dtype) and dtype.kind == "f" else None
 
 
 # -- skl2onnx's side -----------------------------------------------------------------
@@ -267,7 +277,7 @@ def _input_kind(onnx_type: Any) -> str:
         return "int"
     if name == "BooleanTensorType":
         return "bool"
-    return "float"
+    return "float32" if name == "FloatTensorType" else "float"
 
 
 class _Graph:
@@ -383,7 +393,7 @@ def _encoded(
                 "This VAETransformer has categorical columns: convert it from a "
                 "DataFrame, so that each column gets its own input."
             )
-        if kinds[0] not in ("float", "int"):
+        if kinds[0] not in ("float", "float32", "int"):
             raise ValueError(f"A numeric input is needed, got a {kinds[0]} tensor.")
         continuous = graph.op("Cast", inputs, to=_FLOAT)
         return _continuous(graph, codec, continuous)
@@ -644,8 +654,16 @@ def _one_hot(graph: Any, codec: TableCodec, i: int, name: str, kind: str) -> str
                 "cannot match: it takes strings or integers. Give the column "
                 "string levels to export it."
             )
+        if kind == "float32" and max(abs(c) for c in codes) > 2**24:
+            # float32 holds every integer up to 2**24 only: 16777217 reads as
+            # 16777216, and rows would match the wrong level or none
+            raise ValueError(
+                f"Column {label} has integer levels beyond 2**24 ({max(codes)}), "
+                "which a float32 input cannot tell apart: give to_onnx rows with "
+                "a float64 column, so that the inputs are float64."
+            )
         value = graph.op("Cast", [name], to=_INT64)
-        if kind == "float":
+        if kind in ("float", "float32"):
             # As in transform, NaN (missing), infinities and fractions (2.5 is not
             # level 2) match no level. Their casts to int64 are undefined or
             # truncate, so a code below every level replaces them after the cast,

@@ -545,25 +545,33 @@ class TableCodec:
         for i in self.positions(BINARY) + self.positions(CATEGORICAL):
             column = self.columns[i]
             series = X.iloc[:, i]
+            # Levels may mix kinds (a categorical of 1, 2 and "a"): text is
+            # refused only where no level is text, numbers only where all are.
+            text = [isinstance(v, str) for v in column.categories]
+            text_levels, some_text = all(text), any(text)
+            dtype = series.dtype
+            numbers = ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype)
+            texts = (
+                not some_text
+                and ptypes.is_string_dtype(dtype)
+                and not isinstance(dtype, pd.CategoricalDtype)
+            )
+            if not ((text_levels and numbers) or texts):
+                continue
             seen = series[series.notna()]
             if seen.empty:
                 continue
-            text_levels = all(isinstance(v, str) for v in column.categories)
-            dtype = series.dtype
-            numbers = ptypes.is_numeric_dtype(dtype) and not ptypes.is_bool_dtype(dtype)
-            texts = ptypes.is_string_dtype(dtype) and not isinstance(
-                dtype, pd.CategoricalDtype
-            )
             if texts and ptypes.is_object_dtype(dtype):
                 texts = all(isinstance(v, str) for v in seen)
-            if (text_levels and numbers) or (not text_levels and texts):
+            if (text_levels and numbers) or texts:
                 raise ValueError(
                     f"Column {_label(column.name, True)} had the levels "
                     f"{list(column.categories)[:5]} in training but holds "
                     f"{'numbers' if numbers else 'text'} (dtype {dtype}) here, so "
                     "every entry would read as an unknown level: pass the column "
                     "with the kind of values (numbers, flags or text) the model "
-                    "was trained on."
+                    "was trained on (dask turns object columns of flags into "
+                    "text unless dataframe.convert-string is off)."
                 )
 
     def unknown_levels(self, X: Any) -> dict[Any, list]:

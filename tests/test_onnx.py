@@ -127,11 +127,10 @@ def test_pandas_nullable_columns_become_float_inputs():
     df["single"] = pd.Series(rng.normal(size=n), dtype="float32[pyarrow]")
     vae = VAETransformer(2, **ONNX_FIT).fit(df)
     onx = to_onnx(vae, df.iloc[:5])
-    double, single = 11, 1  # ONNX's element types
+    double = 11  # ONNX's element type; one float type for all, as Float64 is
     types = [i.type.tensor_type.elem_type for i in onx.graph.input]
-    assert types == [double, double, double, double, single]
+    assert types == [double] * 5
     feeds = {c: df[c].astype(float).to_numpy().reshape(-1, 1) for c in df}
-    feeds["single"] = feeds["single"].astype(np.float32)
     (Z,) = run(onx, feeds)
     assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
 
@@ -171,6 +170,61 @@ def test_numbers_and_flags_are_float_inputs_that_carry_holes(single):
     (Z,) = run(onx, feeds)
     assert np.isfinite(Z).all()
     assert_allclose(Z, vae.transform(test), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "floats",
+    [
+        {"a": "Float32"},
+        {"a": "float[pyarrow]"},
+        {"a": np.float32, "b": np.float64},
+        {"a": "Float32", "b": np.float32},
+    ],
+    ids=["nullable-float32", "pyarrow-float32", "float32-and-float64", "all-float32"],
+)
+def test_a_pipeline_of_any_float_columns_exports_in_one_float_type(floats):
+    # skl2onnx builds the classifier for the latent's float type: inputs of
+    # two float types (a float32 column beside a float64 one, or beside numbers
+    # typed float64) made a graph that onnxruntime refused to load.
+    rng = np.random.default_rng(4)
+    n = 200
+    df = pd.DataFrame({"i": rng.integers(0, 5, n), "flag": rng.random(n) < 0.5})
+    for name, dtype in floats.items():
+        df[name] = pd.Series(rng.normal(size=n)).astype(dtype)
+    y = (df["a"].astype(float) + df["i"] > 2).astype(int).to_numpy()
+    pipe = Pipeline(
+        [("vae", VAETransformer(2, **ONNX_FIT)), ("clf", LogisticRegression())]
+    ).fit(df, y)
+    onx = to_onnx(pipe, df.iloc[:5], options=NO_ZIPMAP)
+    single = all(
+        str(d) in ("float32", "Float32", "float[pyarrow]") for d in df.dtypes[2:]
+    )
+    element = 1 if single else 11
+    assert {i.type.tensor_type.elem_type for i in onx.graph.input} == {element}
+    dtype = np.float32 if single else np.float64
+    feeds = {c: df[[c]].astype(float).to_numpy(dtype) for c in df.columns}
+    _, probabilities = run(onx, feeds)
+    assert_allclose(probabilities, pipe.predict_proba(df), atol=1e-5, rtol=0)
+
+
+def test_integer_levels_float32_cannot_hold_are_an_export_error():
+    # float32 holds every integer up to 2**24 only: IDs beyond it would match
+    # the wrong level or none in a float32 graph. float64 inputs hold them.
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=120).astype(np.float32),
+            "store": rng.choice([16_777_217, 16_777_218, 16_777_219], 120),
+        }
+    )
+    vae = VAETransformer(2, categorical_features=["store"], **ONNX_FIT).fit(df)
+    with pytest.raises(ValueError, match=r"'store' has integer levels beyond 2\*\*24"):
+        to_onnx(vae, df.iloc[:5])
+    wide = df.astype({"a": np.float64})
+    (Z,) = run(
+        to_onnx(vae, wide.iloc[:5]), {c: wide[[c]].to_numpy(float) for c in wide}
+    )
+    assert_allclose(Z, vae.transform(df), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("dtype", ["category", "string", "str"])

@@ -229,6 +229,25 @@ def test_a_column_of_the_wrong_kind_is_an_error_not_a_column_of_holes(
     getattr(fitted_table, method)(holes)
 
 
+def test_levels_of_mixed_kinds_take_either_kind():
+    # A categorical of 1, 2, "a" and "b" (or of flags and "n/a"), which fit
+    # takes: text is a kind its levels have, and is no error.
+    rng = np.random.default_rng(0)
+    mixed = pd.DataFrame(
+        {
+            "x": rng.normal(size=200),
+            "m": pd.Categorical(np.array([1, "a", 2, "b"] * 50, dtype=object)),
+            "f": pd.Categorical(
+                np.array([False, True, "n/a", True] * 50, dtype=object)
+            ),
+        }
+    )
+    vae = VAETransformer(2, handle_unknown="error", **FAST).fit(mixed)
+    text = pd.DataFrame({"x": [0.1, 0.2], "m": ["a", "b"], "f": ["n/a", "n/a"]})
+    assert np.isfinite(vae.transform(text)).all()
+    assert np.isfinite(vae.score_samples(text)).all()
+
+
 # --- errors --------------------------------------------------------------------------
 
 
