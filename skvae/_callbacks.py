@@ -66,6 +66,11 @@ class CallbackHooks(TrainingHooks):
             **self._data(),
         )
 
+    @property
+    def active(self) -> bool:
+        """Whether any callback hears of this call (its own or propagated)."""
+        return bool(getattr(self.estimator, "_skl_callbacks", None))
+
     def end(self, fitted: dict[str, Any]) -> None:
         """Close the root task with the fitted attributes."""
         self.begin()

@@ -227,6 +227,11 @@ class GaussianLikelihood(nn.Module):
                 torch.as_tensor(on_grid, device=device),
             )
 
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "sides" not in state and state.get("grid") is not None:
+            self._fill_grid()  # a module pickled before ``sides``: read them
+
     def _apply(self, fn: Any, recurse: bool = True) -> GaussianLikelihood:
         out = super()._apply(fn, recurse)
         if getattr(self, "grid", None) is not None:

@@ -772,7 +772,7 @@ def _check_dtype(field: str, column: dict[str, Any], kind: str) -> None:
         raise _invalid(field, f"dtype must name its dtype, got {_show(data)}")
     try:
         dtype = _dtype_from_data(data)
-    except (TypeError, ValueError, KeyError, ImportError) as error:
+    except (TypeError, ValueError, KeyError) as error:  # ImportError: no pyarrow
         raise _invalid(field, f"dtype {_show(data)} is no dtype ({error})") from None
     types = pd.api.types
     if isinstance(dtype, pd.CategoricalDtype):

@@ -238,7 +238,7 @@ def next_batch(
     """
     X = validate_table(estimator, X, reset=False)
     if X.shape[0] == 0:
-        if sample_weight is not None and np.size(sample_weight):
+        if np.ndim(sample_weight) and np.size(sample_weight):  # a scalar: any
             raise ValueError(
                 f"sample_weight has {np.size(sample_weight)} entries for a batch "
                 "of 0 rows."

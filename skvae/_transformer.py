@@ -509,7 +509,7 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
                 }
                 fitted, batch = next_batch(self, current, X, sample_weight)
             if batch is not None:  # None: no rows, nothing to learn
-                if hooks is not None and stream is not None:
+                if hooks is not None and hooks.active and stream is not None:
                     state = stream_state(stream)  # a callback may fail at the end
                 fitted |= stream_batch(self, fitted, batch)
             # One dict update, which other threads cannot interleave with: they

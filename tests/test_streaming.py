@@ -341,6 +341,7 @@ def test_a_batch_of_no_rows_changes_nothing(start):
     assert (vae.n_samples_seen_, vae.n_iter_, len(vae.loss_curve_)) == counts
     with pytest.raises(ValueError, match="sample_weight has 3 entries"):
         vae.partial_fit(second.iloc[:0], sample_weight=np.ones(3))
+    vae.partial_fit(second.iloc[:0], sample_weight=1.0)  # a scalar fits any batch
     # Rows all of weight 0 are left out, as rows of weight 0 in any batch.
     vae.partial_fit(second, sample_weight=np.zeros(len(second)))
     assert_allclose(vae.transform(second), before, rtol=0, atol=0)

@@ -262,3 +262,18 @@ def test_squared_residuals_at_a_mass_are_the_censored_gaussian_s():
     assert_allclose(got[2, 0], 0.36, rtol=1e-12)
     assert_allclose(got[:, 1], [0.09, 25.0, 1.0], rtol=1e-12)
     assert np.isnan(got[0, 2]) and np.isnan(got[2, 2])
+
+
+def test_a_likelihood_pickled_before_the_mass_sides_reads_them_on_loading():
+    # A module pickled (or torch.save'd) by an earlier version has no
+    # ``sides``: unpickling reads them from its grid.
+    likelihood = GaussianLikelihood(3).double()
+    likelihood.set_grid(0.0, [-1.0, -np.inf, 0.0], [np.inf, 2.0, np.inf])
+    state = likelihood.__getstate__()
+    del state["sides"]
+    old = GaussianLikelihood.__new__(GaussianLikelihood)
+    old.__setstate__(state)
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    assert_allclose(
+        old.log_prob(x, x).detach().numpy(), likelihood.log_prob(x, x).detach().numpy()
+    )
