@@ -273,17 +273,30 @@ def sample_rows(
 
     ``bounds`` (``TableCodec.encoded_range``) truncate the Gaussian draws to the
     training range. Returns encoded rows (n_samples, width), float64, and the
-    draws of z (for ``_holes.draw_holes``).
+    draws of z (for ``_holes.draw_holes``). All of z is drawn first, then the
+    rows are decoded and drawn in chunks (``chunk_rows``), so that memory
+    beyond the output stays bounded however many rows are asked for; up to a
+    chunk, the draws are those of one pass.
     """
+    likelihood = module.likelihood
+    limits = bounds_tensors(module, bounds) if noise else None
     with torch.no_grad():
         z = module.sample_prior(n_samples, generator, codes)
-        out = module.decode(z)
-        likelihood = module.likelihood
-        if noise:
-            x = likelihood.sample(out, generator, bounds_tensors(module, bounds))
-        else:
-            x = likelihood.mean(out)
-    return x.cpu().numpy(), z
+        rows = chunk_rows(module, width=likelihood.n_outputs)
+        x = None
+        for start in range(0, n_samples, rows):
+            out = module.decode(z[start : start + rows])
+            if noise:
+                part = likelihood.sample(out, generator, limits)
+            else:
+                part = likelihood.mean(out)
+            part = part.cpu().numpy()
+            if x is None:
+                x = np.empty((n_samples, part.shape[1]), dtype=part.dtype)
+            x[start : start + rows] = part
+    if x is None:  # no rows
+        x = np.empty((0, likelihood.n_outputs))
+    return x, z
 
 
 def impute_encoded(

@@ -27,6 +27,26 @@ def test_transform_in_chunks_equals_whole(fitted, blobs, monkeypatch):
     )
 
 
+def test_sample_draws_in_chunks(monkeypatch):
+    # sample decodes and draws chunk by chunk (its memory bounded whatever the
+    # number of rows): the latent draws and the means are those of one pass,
+    # the draws reproducible and of every class asked for.
+    from .helpers import make_table
+
+    table = make_table()
+    vae = VAETransformer(2, **FAST).fit(table)
+    means = vae.sample(95, noise=False, random_state=0)
+    drawn = vae.sample(95, random_state=0)
+    monkeypatch.setattr(_inference, "CHUNK_ELEMENTS", 640)  # chunks of 20 rows
+    width = vae.module_.likelihood.n_outputs
+    assert _inference.chunk_rows(vae.module_, width=width) == 20
+    pd.testing.assert_frame_equal(vae.sample(95, noise=False, random_state=0), means)
+    chunked = vae.sample(95, random_state=0)
+    pd.testing.assert_frame_equal(vae.sample(95, random_state=0), chunked)
+    assert chunked.shape == drawn.shape and (chunked.dtypes == drawn.dtypes).all()
+    assert chunked.notna().all().all()
+
+
 def test_inference_chunks_are_sized_from_the_widest_layer_and_the_draws(blobs):
     from skvae._inference import CHUNK_ELEMENTS, chunk_rows
 
