@@ -474,7 +474,9 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
 
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row's terms in the loss and in the column statistics
-            (and, in the first call, in the PCA start). None: all 1.
+            (and, in the first call, in the PCA start). None: all 1. Weights act
+            within the batch: only their ratios matter, and the batch counts by
+            its rows in the running statistics whatever their scale.
 
         Returns
         -------
