@@ -20,6 +20,7 @@ scikit-learn's ``validate_data`` sets (``n_features_in_``,
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -409,14 +410,49 @@ def training_attributes(
     stopped = result.converged or result.interrupted
     if not stopped and result.n_iter == config.max_iter:
         warnings.warn(
-            f"VAETransformer stopped at max_iter={config.max_iter} epochs while the "
-            f"{'validation' if validated else 'training'} loss was still "
-            f"improving by more than tol={config.tol:g}. Increase max_iter to "
-            "train longer.",
+            _max_iter_message(result, config, validated),
             ConvergenceWarning,
             stacklevel=user_stacklevel(),
         )
     return attributes
+
+
+def _max_iter_message(result: TrainResult, config: TrainConfig, validated: bool) -> str:
+    """Say why a fit that reached ``max_iter`` may want more, as its losses show.
+
+    Still improving at the end: more epochs. Improving no more for a while:
+    early stopping would have ended it soon. Never better than the start (a
+    loss that grew, or blew up): the learning rate, not the epochs.
+    """
+    which = "validation" if validated else "training"
+    losses = result.validation_losses if validated else result.loss_curve
+    best, last = math.inf, 0  # last: the epoch (1-based) of the last improvement
+    if validated and result.best_validation_loss is not None and losses:
+        if result.best_validation_loss < min(losses):  # the start was kept
+            best = result.best_validation_loss
+    for epoch, loss in enumerate(losses, 1):
+        if loss < best - config.tol:
+            best, last = loss, epoch
+    head = f"VAETransformer stopped at max_iter={config.max_iter} epochs"
+    if last == 0:
+        return (
+            f"{head}, and no epoch improved the {which} loss on its start by more "
+            f"than tol={config.tol:g}: the start is what is kept. The learning rate "
+            "may be too high (a smaller learning_rate or a larger batch_size); "
+            "more epochs alone may not help."
+        )
+    if last >= len(losses) - 1:
+        return (
+            f"{head} while the {which} loss was still improving by more than "
+            f"tol={config.tol:g} (last at epoch {last}). Increase max_iter to "
+            "train longer."
+        )
+    return (
+        f"{head}, before early stopping ended training: the {which} loss last "
+        f"improved by more than tol={config.tol:g} at epoch {last}, and "
+        f"n_iter_no_change={config.n_iter_no_change} epochs without improvement "
+        "end it. Increase max_iter to let early stopping decide."
+    )
 
 
 def run_training(

@@ -529,9 +529,14 @@ class Progress:
         return bool(self.hooks.on_epoch_end(module, epoch, *self.last_losses))
 
     def report(self, message: str) -> None:
-        """Log why training stopped, and print it under the progress bar if verbose."""
+        """Log why training stopped, and print it under the progress bar if verbose.
+
+        The bar is closed first (training ends with the report), so that its
+        last line comes before the message and once, in a terminal or not.
+        """
         logger.info(message)
         if self.config.verbose:
+            self.bar.close()
             tqdm.write(message, file=sys.stderr)
 
     def close(self) -> None:

@@ -732,7 +732,8 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data to score.
+            Data to score. A dask collection is scored partition by partition,
+            as ``score_samples`` does, and the mean is computed.
 
         y : None
             Ignored; present for API consistency.
@@ -742,7 +743,10 @@ class VAETransformer(*supports_callbacks(), ClassNamePrefixFeaturesOutMixin, Bas
         score : float
             Mean of ``score_samples(X)``.
         """
-        return float(np.mean(self.score_samples(X)))
+        scores = self.score_samples(X)
+        if is_dask_collection(scores):
+            return float(scores.mean().compute())
+        return float(np.mean(scores))
 
     @property
     def codec_(self) -> TableCodec:

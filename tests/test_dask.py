@@ -8,6 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 from pandas.testing import assert_frame_equal, assert_series_equal
 from scipy import stats
+from sklearn.pipeline import make_pipeline
 
 from skvae import VAETransformer
 
@@ -72,6 +73,11 @@ def test_dataframe_methods_stay_lazy_and_match_pandas(client, table):
         pd.Series(vae.score_samples(table), index=table.index, name="score"),
         rtol=1e-12,
     )
+    # score: the mean, computed (a bare TypeError on the lazy Scalar before),
+    # and through a Pipeline too.
+    assert vae.score(lazy) == pytest.approx(vae.score(table), rel=1e-12)
+    pipe = make_pipeline(VAETransformer(2, **FAST)).fit(table)
+    assert pipe.score(lazy) == pytest.approx(pipe.score(table), rel=1e-12)
 
 
 def test_arrays_and_set_output(client):

@@ -1,5 +1,6 @@
 """The training loop (``skvae._training``): stopping, recovery, progress."""
 
+import re
 import warnings
 
 import numpy as np
@@ -402,3 +403,52 @@ def test_wide_short_data_start_at_the_ppca_likelihood():
         vae.fit(X)
     bound = -0.5 * np.log(2 * np.pi * np.e) * X.shape[1]
     assert vae.best_validation_score_ > 1.02 * bound  # -1284 with the bug, -852 fixed
+
+
+@pytest.mark.parametrize(
+    "validation, best, says",
+    [
+        ([5.0, 4.0, 3.0, 2.0], None, r"still improving .* \(last at epoch 4\)"),
+        ([5.0, 2.0, 2.5, 3.0, 2.8], None, "before early stopping .* at epoch 2"),
+        ([50.0, 4e4, 9e6, 70.0], 3.0, "no epoch improved .* learning rate"),
+    ],
+    ids=["improving", "stalled", "never-better-than-the-start"],
+)
+def test_the_max_iter_warning_says_what_the_losses_show(validation, best, says):
+    # Reaching max_iter is not always "still improving": a fit may have stalled
+    # (early stopping was about to end it) or never beaten its start (a loss
+    # that blew up, where more epochs are the wrong advice).
+    from skvae._setup import _max_iter_message
+    from skvae._training import TrainConfig, TrainResult
+
+    n = len(validation)
+    config = TrainConfig(
+        max_iter=n,
+        batch_size=32,
+        learning_rate=1e-3,
+        beta=1.0,
+        kl_warmup=0,
+        n_iter_no_change=10,
+        tol=1e-4,
+        verbose=False,
+        offset_train=0.0,
+        offset_val=0.0,
+    )
+    result = TrainResult(
+        loss_curve=list(validation),
+        validation_losses=list(validation),
+        best_validation_loss=min(validation) if best is None else best,
+        n_iter=n,
+    )
+    message = _max_iter_message(result, config, validated=True)
+    assert message.startswith(f"VAETransformer stopped at max_iter={n} epochs")
+    assert re.search(says, message)
+
+
+def test_a_verbose_fit_prints_its_last_bar_line_once_before_the_stop(blobs, capfd):
+    VAETransformer(2, max_iter=3, verbose=True, random_state=0).fit(blobs)
+    err = capfd.readouterr().err
+    lines = [line.split("\r")[-1] for line in err.splitlines() if line.strip()]
+    assert lines[-1] == "Stopped at max_iter=3 epochs."
+    assert lines[-2].startswith("VAE epoch 3/3")
+    assert sum(line.startswith("VAE epoch 3/3") for line in lines) == 1
