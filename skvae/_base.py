@@ -198,8 +198,9 @@ random_state : int, RandomState instance or None, default=None
     NumPy, PyTorch and ``random`` states are neither used nor changed.
 
 verbose : bool or int, default=False
-    Whether to show a progress bar with the training loss. Messages such as the
-    reason for stopping go to the ``skvae`` logger.
+    Whether to show a progress bar with the training loss (``fit``), or a line
+    with each ``partial_fit`` call's rows and loss. Messages such as the reason
+    for stopping go to the ``skvae`` logger.
 """
 
 T = TypeVar("T", bound=type)

@@ -24,6 +24,8 @@ it.
 from __future__ import annotations
 
 import copy
+import logging
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +49,8 @@ from ._threads import torch_threads, training_threads, used_threads
 from ._training import all_finite, as_tensors, make_optimizer, snapshot, train_epoch
 from ._validation import seed_from, user_stacklevel, validate_table
 from ._weights import check_weights, take_rows
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -453,6 +457,13 @@ def stream_batch(
     jacobian = np.average(
         codec.log_jacobian(batch.observed, batch.values), weights=weights
     )
+    message = (
+        f"partial_fit (n_iter_ {n_iter + 1}): {batch.values.shape[0]} rows, "
+        f"loss {loss + jacobian:.4g} (negative ELBO per row)"
+    )
+    logger.info(message)
+    if estimator.verbose:  # one line a call: a call is one pass, no bar
+        print(f"VAE {message}", file=sys.stderr)
     return {
         **codec_attributes(codec),
         "module_": module,

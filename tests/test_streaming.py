@@ -352,3 +352,15 @@ def test_a_batch_of_no_rows_changes_nothing(start):
     assert vae.n_samples_seen_ == counts[0] + len(second)
     with pytest.raises(ValueError, match="0 sample"):  # a first batch needs rows
         VAETransformer(2, **STREAM).partial_fit(first.iloc[:0])
+
+
+def test_a_verbose_stream_prints_a_line_a_call(capfd):
+    first, second = list(batches(2))
+    vae = VAETransformer(2, verbose=True, **STREAM).partial_fit(first)
+    vae.partial_fit(second)
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "VAE partial_fit (n_iter_ 1)",
+        "VAE partial_fit (n_iter_ 2)",
+    ]
+    assert f"{vae.loss_curve_[-1]:.4g}" in lines[-1]
