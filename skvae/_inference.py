@@ -283,19 +283,15 @@ def sample_rows(
     with torch.no_grad():
         z = module.sample_prior(n_samples, generator, codes)
         rows = chunk_rows(module, width=likelihood.n_outputs)
-        x = None
+        dtype = z.new_empty(0).cpu().numpy().dtype  # the module's
+        x = np.empty((n_samples, likelihood.n_outputs), dtype=dtype)
         for start in range(0, n_samples, rows):
             out = module.decode(z[start : start + rows])
             if noise:
                 part = likelihood.sample(out, generator, limits)
             else:
                 part = likelihood.mean(out)
-            part = part.cpu().numpy()
-            if x is None:
-                x = np.empty((n_samples, part.shape[1]), dtype=part.dtype)
-            x[start : start + rows] = part
-    if x is None:  # no rows
-        x = np.empty((0, likelihood.n_outputs))
+            x[start : start + rows] = part.cpu().numpy()
     return x, z
 
 

@@ -176,10 +176,10 @@ def _numpy_columns(X: Any) -> Any:
     columns of flags (a bool column with holes). All of them, and the float
     columns, take one float type, so that a model after the VAETransformer
     exports for it: float32 when every float column (NumPy, nullable or
-    pyarrow) is float32, float64 otherwise. String
-    columns (pandas' ``str`` and ``string`` dtypes) and categorical columns of
-    text levels become object columns: string inputs, whatever their first
-    value. The graph names its inputs after the columns, which must be strings.
+    pyarrow) is float32, float64 otherwise. String columns (pandas' ``str``
+    and ``string`` dtypes) and categorical columns of text levels become
+    object columns: string inputs, whatever their first value. The graph
+    names its inputs after the columns, which must be strings.
     """
     if not isinstance(X, pd.DataFrame):
         return X

@@ -107,14 +107,8 @@ def fit_targets(y: Any, n_rows: int) -> tuple[TargetCodec, np.ndarray]:
             "y has no labelled rows: every label is -1, the mark of a row without "
             "a label. Give at least one label, or set target_weight=0."
         )
-    classes = np.asarray(pd.unique(candidates), dtype=object)
-    try:
-        classes = np.asarray(sorted(classes), dtype=object)
-    except TypeError:
-        raise ValueError(
-            "y mixes labels of different types (e.g. strings and numbers), which "
-            "cannot be ordered as classes. Convert them to one type."
-        ) from None
+    # type_of_target has ordered them (np.unique), mixed kinds raising there
+    classes = np.asarray(sorted(pd.unique(candidates)), dtype=object)
     if len(classes) == 1 and minus_one.any():
         raise ValueError(
             f"y has a single class ({classes[0]!r}) besides -1, and -1 marks rows "
